@@ -1,0 +1,1 @@
+//! Volume and database backups: archive format, verification, destinations.

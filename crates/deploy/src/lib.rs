@@ -1,0 +1,1 @@
+//! Zero-downtime deploys: strategies, journal and release history (issue 5).

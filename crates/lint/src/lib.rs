@@ -1,0 +1,1 @@
+//! The production-safety linter: rules over a loaded Compose project.

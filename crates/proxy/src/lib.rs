@@ -1,0 +1,3 @@
+//! The reverse proxy: routes, weighted targets, health checks and drain (issue 4).
+//!
+//! This crate knows routes, addresses and health. It knows nothing of Compose.
