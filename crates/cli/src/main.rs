@@ -1,1 +1,5 @@
-fn main() {}
+//! The `berth` binary. Everything lives in the library half of this crate; main stays thin.
+
+fn main() -> std::process::ExitCode {
+    berth_cli::run()
+}

@@ -1,0 +1,365 @@
+//! The `x-berth` extension (DESIGN.md §3), parsed into typed structs with located errors.
+
+use crate::duration::{self, GoDuration};
+use crate::error::Problem;
+use crate::node::{Kind, Node};
+use crate::normalize::edit_distance;
+use crate::source::SourceMap;
+
+/// Top-level `x-berth`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectBerth {
+    /// Where the host's shared proxy accepts HTTP, e.g. `0.0.0.0:80`.
+    pub proxy_listen: Option<String>,
+    pub backups: Option<Backups>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Backups {
+    pub dir: Option<String>,
+    pub keep_last: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+}
+
+/// Service-level `x-berth`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceBerth {
+    pub proxy: Option<ServiceProxy>,
+    pub strategy: Strategy,
+    pub canary: Option<Canary>,
+    pub release_command: Option<String>,
+    pub drain_timeout: Option<GoDuration>,
+    pub backup: Option<BackupKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceProxy {
+    pub host: String,
+    pub port: u16,
+    pub health_path: String,
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strategy {
+    #[default]
+    Rolling,
+    BlueGreen,
+    Canary,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    /// Percentages of traffic for the canary, ascending, each 1-100.
+    pub steps: Vec<u8>,
+    pub interval: GoDuration,
+    pub max_error_rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupKind {
+    Postgres,
+    Volume,
+    None,
+}
+
+struct P<'a> {
+    sources: &'a SourceMap,
+    problems: Vec<Problem>,
+}
+
+impl P<'_> {
+    fn err(&mut self, n: &Node, msg: String, help: &str) {
+        self.problems
+            .push(Problem::at(self.sources, n.span, msg).with_help(help.to_string()));
+    }
+
+    /// Checks that `n` is a mapping with only `known` keys; returns the entries.
+    fn map<'n>(&mut self, n: &'n Node, what: &str, known: &[&str]) -> Vec<(&'n str, &'n Node)> {
+        let Some(m) = n.as_map() else {
+            if !n.is_null() {
+                self.err(
+                    n,
+                    format!("`{what}` must be a mapping, not {}", n.type_name()),
+                    "see DESIGN.md §3 for the x-berth keys",
+                );
+            }
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for (k, e) in m {
+            if known.contains(&k.as_str()) || k.starts_with("x-") {
+                out.push((k.as_str(), &e.value));
+            } else {
+                let close = known
+                    .iter()
+                    .map(|c| (edit_distance(k, c), *c))
+                    .filter(|(d, _)| *d <= 2)
+                    .min();
+                let help = match close {
+                    Some((_, c)) => format!("did you mean `{c}`?"),
+                    None => format!("known keys: {}", known.join(", ")),
+                };
+                self.problems.push(
+                    Problem::at(
+                        self.sources,
+                        e.key_span,
+                        format!("unknown key `{k}` in `{what}`"),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        out
+    }
+
+    fn string(&mut self, n: &Node, what: &str) -> Option<String> {
+        match &n.kind {
+            Kind::Str(s) => Some(s.clone()),
+            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => n.scalar_string(),
+            _ => {
+                self.err(
+                    n,
+                    format!("`{what}` must be a string, not {}", n.type_name()),
+                    "write a plain value",
+                );
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, n: &Node, what: &str, max: u64) -> Option<u64> {
+        let v = match &n.kind {
+            Kind::Int(i) if *i >= 0 => Some(*i as u64),
+            Kind::Str(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match v {
+            Some(v) if v <= max => Some(v),
+            _ => {
+                self.err(
+                    n,
+                    format!("`{what}` must be a whole number from 0 to {max}"),
+                    "write a number like 3",
+                );
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, n: &Node, what: &str) -> Option<GoDuration> {
+        let s = n.scalar_string();
+        match s.as_deref().and_then(duration::parse) {
+            Some(d) => Some(GoDuration(d)),
+            None => {
+                self.err(
+                    n,
+                    format!(
+                        "`{what}`: invalid duration {}",
+                        s.map(|s| format!("`{s}`"))
+                            .unwrap_or_else(|| n.type_name().into())
+                    ),
+                    "use a duration like 30s, 1m30s or 500ms",
+                );
+                None
+            }
+        }
+    }
+}
+
+pub fn project(n: &Node, sources: &SourceMap) -> Result<ProjectBerth, Vec<Problem>> {
+    let mut p = P {
+        sources,
+        problems: vec![],
+    };
+    let mut out = ProjectBerth::default();
+    for (k, v) in p.map(n, "x-berth", &["proxy", "backups"]) {
+        match k {
+            "proxy" => {
+                for (k, v) in p.map(v, "x-berth.proxy", &["listen"]) {
+                    if k == "listen" {
+                        out.proxy_listen = p.string(v, "x-berth.proxy.listen");
+                        if let Some(l) = &out.proxy_listen {
+                            if l.parse::<std::net::SocketAddr>().is_err() {
+                                p.err(v, format!("`x-berth.proxy.listen` must be an address like 0.0.0.0:80, not `{l}`"), "write HOST:PORT");
+                            }
+                        }
+                    }
+                }
+            }
+            "backups" => {
+                let mut b = Backups::default();
+                for (k, v) in p.map(v, "x-berth.backups", &["dir", "keep"]) {
+                    match k {
+                        "dir" => b.dir = p.string(v, "x-berth.backups.dir"),
+                        "keep" => {
+                            for (k, v) in
+                                p.map(v, "x-berth.backups.keep", &["last", "daily", "weekly"])
+                            {
+                                let n = p
+                                    .uint(v, &format!("x-berth.backups.keep.{k}"), 10_000)
+                                    .map(|x| x as u32);
+                                match k {
+                                    "last" => b.keep_last = n,
+                                    "daily" => b.keep_daily = n,
+                                    _ => b.keep_weekly = n,
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                out.backups = Some(b);
+            }
+            _ => {}
+        }
+    }
+    if p.problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(p.problems)
+    }
+}
+
+pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Problem>> {
+    let mut p = P {
+        sources,
+        problems: vec![],
+    };
+    let mut out = ServiceBerth::default();
+    let keys = [
+        "proxy",
+        "strategy",
+        "canary",
+        "release_command",
+        "drain_timeout",
+        "backup",
+    ];
+    for (k, v) in p.map(n, "x-berth", &keys) {
+        match k {
+            "proxy" => {
+                let (mut host, mut port, mut health, mut prefix) =
+                    (None, None, "/up".to_string(), None);
+                for (k, v) in p.map(
+                    v,
+                    "x-berth.proxy",
+                    &["host", "port", "health_path", "path_prefix"],
+                ) {
+                    match k {
+                        "host" => host = p.string(v, "x-berth.proxy.host"),
+                        "port" => port = p.uint(v, "x-berth.proxy.port", 65535).map(|x| x as u16),
+                        "health_path" => {
+                            if let Some(h) = p.string(v, "x-berth.proxy.health_path") {
+                                if !h.starts_with('/') {
+                                    p.err(v, format!("`x-berth.proxy.health_path` must start with `/`, not `{h}`"), "write a path like /up");
+                                }
+                                health = h;
+                            }
+                        }
+                        _ => prefix = p.string(v, "x-berth.proxy.path_prefix"),
+                    }
+                }
+                match (host, port) {
+                    (Some(host), Some(port)) if port > 0 => {
+                        out.proxy = Some(ServiceProxy {
+                            host,
+                            port,
+                            health_path: health,
+                            path_prefix: prefix,
+                        })
+                    }
+                    _ => p.err(
+                        v,
+                        "`x-berth.proxy` needs a `host` and a `port` (the container port)".into(),
+                        "write `proxy: { host: shop.example.com, port: 8000 }`",
+                    ),
+                }
+            }
+            "strategy" => match p.string(v, "x-berth.strategy").as_deref() {
+                Some("rolling") => out.strategy = Strategy::Rolling,
+                Some("blue-green") => out.strategy = Strategy::BlueGreen,
+                Some("canary") => out.strategy = Strategy::Canary,
+                Some(other) => p.err(
+                    v,
+                    format!("unknown strategy `{other}`"),
+                    "use rolling, blue-green or canary",
+                ),
+                None => {}
+            },
+            "canary" => {
+                let (mut steps, mut interval, mut rate) = (
+                    Vec::new(),
+                    GoDuration(std::time::Duration::from_secs(30)),
+                    0.01,
+                );
+                for (k, v) in p.map(
+                    v,
+                    "x-berth.canary",
+                    &["steps", "interval", "max_error_rate"],
+                ) {
+                    match k {
+                        "steps" => match v.as_seq() {
+                            Some(items) => {
+                                for i in items {
+                                    if let Some(s) = p.uint(i, "x-berth.canary.steps[]", 100) {
+                                        if s == 0 || steps.last().is_some_and(|l| *l >= s as u8) {
+                                            p.err(i, "canary steps must be ascending percentages from 1 to 100".into(), "write steps like [10, 50]");
+                                        }
+                                        steps.push(s as u8);
+                                    }
+                                }
+                            }
+                            None => p.err(
+                                v,
+                                "`x-berth.canary.steps` must be a list of percentages".into(),
+                                "write steps like [10, 50]",
+                            ),
+                        },
+                        "interval" => {
+                            if let Some(d) = p.duration(v, "x-berth.canary.interval") {
+                                interval = d;
+                            }
+                        }
+                        _ => {
+                            let r = match &v.kind {
+                                Kind::Float(f) => Some(*f),
+                                Kind::Int(i) => Some(*i as f64),
+                                Kind::Str(s) => s.parse().ok(),
+                                _ => None,
+                            };
+                            match r {
+                                Some(r) if (0.0..=1.0).contains(&r) => rate = r,
+                                _ => p.err(v, "`x-berth.canary.max_error_rate` must be a fraction from 0 to 1".into(), "write 0.01 for 1%"),
+                            }
+                        }
+                    }
+                }
+                out.canary = Some(Canary {
+                    steps,
+                    interval,
+                    max_error_rate: rate,
+                });
+            }
+            "release_command" => out.release_command = p.string(v, "x-berth.release_command"),
+            "drain_timeout" => out.drain_timeout = p.duration(v, "x-berth.drain_timeout"),
+            "backup" => match p.string(v, "x-berth.backup").as_deref() {
+                Some("postgres") => out.backup = Some(BackupKind::Postgres),
+                Some("volume") => out.backup = Some(BackupKind::Volume),
+                Some("none") => out.backup = Some(BackupKind::None),
+                Some(other) => p.err(
+                    v,
+                    format!("unknown backup kind `{other}`"),
+                    "use postgres, volume or none",
+                ),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    if p.problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(p.problems)
+    }
+}
