@@ -160,6 +160,10 @@ pub fn normalize(input: Input<'_>) -> Result<Normalized, LoadError> {
         }
         put(&mut root, section, Node::map(out, Span::NONE));
     }
+    if model.get("version").is_some() {
+        n.warnings
+            .push("the top-level `version` key is obsolete and ignored; remove it".to_string());
+    }
     let mut project_berth = berth_ext::ProjectBerth::default();
     if let Some(Kind::Map(m)) = model.as_map().map(|_| &model.kind) {
         let mut ext: Vec<(&String, &Entry)> =
