@@ -27,7 +27,12 @@ fn json_format_and_listings() {
     assert_eq!(v["services"]["web"]["ports"][0]["target"], 80);
 
     let b = Berth::project(&[("compose.yaml", APP)]);
-    assert_eq!(b.args(&["--profile", "jobs", "config", "--services"]).run().stdout, "web\nworker\n");
+    assert_eq!(
+        b.args(&["--profile", "jobs", "config", "--services"])
+            .run()
+            .stdout,
+        "web\nworker\n"
+    );
     let b = Berth::project(&[("compose.yaml", APP)]);
     assert_eq!(b.args(&["config", "--volumes"]).run().stdout, "data\n");
     let b = Berth::project(&[("compose.yaml", APP)]);
@@ -45,7 +50,11 @@ fn quiet_validates_and_output_writes_atomically() {
     b.args(&["config", "-o", "out.yaml"]).run().success();
     let text = std::fs::read_to_string(&target).unwrap();
     assert!(text.starts_with("name: app\n"));
-    let leftovers: Vec<_> = std::fs::read_dir(b.dir()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(b.dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -53,24 +62,48 @@ fn quiet_validates_and_output_writes_atomically() {
 fn global_flags_follow_compose() {
     let files = [
         ("compose.yaml", APP),
-        ("compose.dev.yaml", "services:\n  web:\n    ports: [\"5678:5678\"]\n"),
+        (
+            "compose.dev.yaml",
+            "services:\n  web:\n    ports: [\"5678:5678\"]\n",
+        ),
         ("prod.env", "TAG=prod\n"),
     ];
-    let out = Berth::project(&files).args(&["--dev", "config", "--format", "json"]).run();
+    let out = Berth::project(&files)
+        .args(&["--dev", "config", "--format", "json"])
+        .run();
     out.success();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["services"]["web"]["ports"].as_array().unwrap().len(), 2);
-    let out = Berth::project(&files).args(&["-p", "shop", "--env-file", "prod.env", "config", "--format", "json"]).run();
+    let out = Berth::project(&files)
+        .args(&[
+            "-p",
+            "shop",
+            "--env-file",
+            "prod.env",
+            "config",
+            "--format",
+            "json",
+        ])
+        .run();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["name"], "shop");
     assert_eq!(v["services"]["web"]["image"], "nginx:prod");
-    let out = Berth::project(&files).env("COMPOSE_PROJECT_NAME", "envname").args(&["config", "--format", "json"]).run();
+    let out = Berth::project(&files)
+        .env("COMPOSE_PROJECT_NAME", "envname")
+        .args(&["config", "--format", "json"])
+        .run();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["name"], "envname");
 }
 
 #[test]
 fn unset_variables_warn_on_stderr() {
-    let out = Berth::project(&[("compose.yaml", "services:\n  web:\n    image: \"nginx:${NOPE}\"\n")]).args(&["config"]).run();
-    out.success().stderr_has("warning: the \"NOPE\" variable is not set");
+    let out = Berth::project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: \"nginx:${NOPE}\"\n",
+    )])
+    .args(&["config"])
+    .run();
+    out.success()
+        .stderr_has("warning: the \"NOPE\" variable is not set");
 }

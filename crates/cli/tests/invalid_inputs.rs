@@ -5,7 +5,13 @@ mod harness;
 use harness::Berth;
 
 /// (name, files, file that is at fault, line, message fragment)
-type Case = (&'static str, &'static [(&'static str, &'static str)], &'static str, u32, &'static str);
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    u32,
+    &'static str,
+);
 
 const CASES: &[Case] = &[
     ("typo in a service key", &[("compose.yaml", "services:\n  web:\n    image: nginx\n    pots: [\"80:80\"]\n")], "compose.yaml", 4, "did you mean `ports`"),
@@ -53,21 +59,48 @@ fn every_invalid_input_exits_2_with_a_located_message() {
         } else {
             out.stderr.contains(&format!("{file}:{line}:"))
         };
-        if out.code != 2 || !located || !out.stderr.contains(needle) || out.stderr.contains("panicked") {
-            failures.push(format!("{name}: exit {} (want 2), want {file}:{line} and {needle:?}\n{}", out.code, out.stderr));
+        if out.code != 2
+            || !located
+            || !out.stderr.contains(needle)
+            || out.stderr.contains("panicked")
+        {
+            failures.push(format!(
+                "{name}: exit {} (want 2), want {file}:{line} and {needle:?}\n{}",
+                out.code, out.stderr
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn missing_compose_file_says_what_to_do() {
-    Berth::project(&[]).args(&["config"]).run().code(2).stderr_has("no compose file found").stderr_has("-f").no_panic();
-    Berth::project(&[]).args(&["-f", "nope.yaml", "config"]).run().code(2).stderr_has("nope.yaml").no_panic();
+    Berth::project(&[])
+        .args(&["config"])
+        .run()
+        .code(2)
+        .stderr_has("no compose file found")
+        .stderr_has("-f")
+        .no_panic();
+    Berth::project(&[])
+        .args(&["-f", "nope.yaml", "config"])
+        .run()
+        .code(2)
+        .stderr_has("nope.yaml")
+        .no_panic();
 }
 
 #[test]
 fn bad_usage_exits_2() {
-    Berth::project(&[]).args(&["config", "--format", "xml"]).run().code(2);
+    Berth::project(&[])
+        .args(&["config", "--format", "xml"])
+        .run()
+        .code(2);
     Berth::project(&[]).args(&["no-such-command"]).run().code(2);
 }

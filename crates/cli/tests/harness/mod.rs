@@ -29,7 +29,12 @@ impl Berth {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        Berth { _tmp: tmp, dir, args: vec![], env: vec![] }
+        Berth {
+            _tmp: tmp,
+            dir,
+            args: vec![],
+            env: vec![],
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -50,7 +55,12 @@ impl Berth {
         let mut cmd = assert_cmd::Command::cargo_bin("berth").unwrap();
         cmd.current_dir(&self.dir).args(&self.args);
         // The user's own Compose variables must not leak into tests.
-        for k in ["COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_PATH_SEPARATOR"] {
+        for k in [
+            "COMPOSE_FILE",
+            "COMPOSE_PROFILES",
+            "COMPOSE_PROJECT_NAME",
+            "COMPOSE_PATH_SEPARATOR",
+        ] {
             cmd.env_remove(k);
         }
         for (k, v) in &self.env {
@@ -67,7 +77,11 @@ impl Berth {
 
 impl Outcome {
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, expected, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -76,17 +90,30 @@ impl Outcome {
     }
 
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
         self
     }
 
     pub fn no_panic(&self) -> &Self {
-        assert!(!self.stderr.contains("panicked"), "the binary panicked:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "the binary panicked:\n{}",
+            self.stderr
+        );
         self
     }
 }
