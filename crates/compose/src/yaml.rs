@@ -49,8 +49,14 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn span(&mut self, s: &gp::Span) -> Span {
-        let start = s.start.byte_offset().unwrap_or_else(|| self.char_to_byte(s.start.index()));
-        let end = s.end.byte_offset().unwrap_or_else(|| self.char_to_byte(s.end.index()));
+        let start = s
+            .start
+            .byte_offset()
+            .unwrap_or_else(|| self.char_to_byte(s.start.index()));
+        let end = s
+            .end
+            .byte_offset()
+            .unwrap_or_else(|| self.char_to_byte(s.end.index()));
         Span {
             source: self.source,
             start,
@@ -76,7 +82,9 @@ impl<'a> Builder<'a> {
             }
             Some(Err(e)) => {
                 let m = e.marker();
-                let start = m.byte_offset().unwrap_or_else(|| self.char_to_byte(m.index()));
+                let start = m
+                    .byte_offset()
+                    .unwrap_or_else(|| self.char_to_byte(m.index()));
                 Err(YamlError {
                     message: e.info().to_string(),
                     span: Span {
@@ -195,7 +203,9 @@ impl<'a> Builder<'a> {
                 span,
             }),
             Event::Scalar(value, style, anchor, tag) => {
-                let tag_name = tag.as_ref().map(|t| (t.handle().to_string(), t.suffix().to_string()));
+                let tag_name = tag
+                    .as_ref()
+                    .map(|t| (t.handle().to_string(), t.suffix().to_string()));
                 let (kind, btag) = resolve_scalar(&value, style, tag_name.as_ref());
                 let mut node = Node::new(kind, span);
                 node.tag = btag;
@@ -237,18 +247,18 @@ impl<'a> Builder<'a> {
                     let key = self.node(ev, ksp, depth + 1)?;
                     let (vev, vsp) = self.next_node_event()?;
                     let value = self.node(vev, vsp, depth + 1)?;
-                    let key_text = match &key.kind {
-                        Kind::Str(s) => s.clone(),
-                        Kind::Null => "null".into(),
-                        Kind::Seq(_) | Kind::Map(_) => {
-                            return Err(YamlError {
-                                message: "mapping keys must be plain strings, not sequences or mappings"
-                                    .into(),
+                    let key_text =
+                        match &key.kind {
+                            Kind::Str(s) => s.clone(),
+                            Kind::Null => "null".into(),
+                            Kind::Seq(_) | Kind::Map(_) => return Err(YamlError {
+                                message:
+                                    "mapping keys must be plain strings, not sequences or mappings"
+                                        .into(),
                                 span: key.span,
-                            })
-                        }
-                        _ => key.scalar_string().unwrap_or_default(),
-                    };
+                            }),
+                            _ => key.scalar_string().unwrap_or_default(),
+                        };
                     let is_merge = key_text == "<<" && matches!(key.kind, Kind::Str(_));
                     if is_merge && !is_quoted_key(self.text, &key.span) {
                         match value.kind {
@@ -266,8 +276,9 @@ impl<'a> Builder<'a> {
                             }
                             _ => {
                                 return Err(YamlError {
-                                    message: "a `<<` merge key takes a mapping or a sequence of mappings"
-                                        .into(),
+                                    message:
+                                        "a `<<` merge key takes a mapping or a sequence of mappings"
+                                            .into(),
                                     span: value.span,
                                 })
                             }
@@ -344,7 +355,11 @@ fn berth_tag(handle: &str, suffix: &str) -> Option<Tag> {
     }
 }
 
-fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&(String, String)>) -> (Kind, Option<Tag>) {
+fn resolve_scalar(
+    value: &str,
+    style: ScalarStyle,
+    tag: Option<&(String, String)>,
+) -> (Kind, Option<Tag>) {
     if let Some((handle, suffix)) = tag {
         if let Some(t) = berth_tag(handle, suffix) {
             let kind = if style == ScalarStyle::Plain {
@@ -371,7 +386,9 @@ pub fn resolve_plain(v: &str) -> Kind {
         "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
         "true" | "True" | "TRUE" => return Kind::Bool(true),
         "false" | "False" | "FALSE" => return Kind::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Kind::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Kind::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Kind::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Kind::Float(f64::NAN),
         _ => {}
@@ -487,7 +504,13 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = one("services:\n  web:\n    image: x\n");
-        let web = n.get("services").unwrap().as_map().unwrap().get("web").unwrap();
+        let web = n
+            .get("services")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .get("web")
+            .unwrap();
         assert_eq!((web.key_span.line, web.key_span.col), (2, 3));
         let image = web.value.get("image").unwrap();
         assert_eq!((image.span.line, image.span.col), (3, 12));
