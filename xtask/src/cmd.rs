@@ -36,13 +36,18 @@ pub fn output(command: &mut Command) -> Result<String> {
 pub fn image_content_key(image: &str) -> Result<Option<String>> {
     let output = Command::new("docker")
         .args(["image", "inspect", "--format"])
-        .arg(format!("{{{{index .Config.Labels \"{}\"}}}}", crate::CONTENT_KEY_LABEL))
+        .arg(format!(
+            "{{{{index .Config.Labels \"{}\"}}}}",
+            crate::CONTENT_KEY_LABEL
+        ))
         .arg(image)
         .stdin(Stdio::null())
         .output()
         .context("cannot start docker; is the Docker CLI installed?")?;
     if output.status.success() {
-        return Ok(Some(String::from_utf8_lossy(&output.stdout).trim().to_string()));
+        return Ok(Some(
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        ));
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     if stderr.contains("No such image") {

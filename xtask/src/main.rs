@@ -34,7 +34,12 @@ fn main() {
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["test-images"] => test_images(false),
         ["test-images", "--force"] => test_images(true),
         ["help" | "--help" | "-h"] | [] => {
@@ -53,7 +58,9 @@ pub enum Outcome {
 
 fn test_images(force: bool) -> Result<()> {
     let root = workspace_root();
-    report("berth/testapp:latest", || testapp_image::ensure(&root, force))?;
+    report("berth/testapp:latest", || {
+        testapp_image::ensure(&root, force)
+    })?;
     report("berth/postgres:15", || postgres_image::ensure(&root, force))?;
     Ok(())
 }
@@ -65,10 +72,7 @@ fn report(image: &str, build: impl FnOnce() -> Result<Outcome>) -> Result<()> {
         Outcome::Built => "built",
         Outcome::Cached => "cached",
     };
-    println!(
-        "{image}: {what} in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("{image}: {what} in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

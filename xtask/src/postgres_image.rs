@@ -103,7 +103,9 @@ fn make_rootfs_tarball(cache_dir: &Path, tarball: &Path) -> Result<()> {
                 .arg(&rootfs)
                 .arg(&mirror),
         )
-        .context("debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)")?;
+        .context(
+            "debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)",
+        )?;
         customise_rootfs(&rootfs)?;
         let partial = tarball.with_extension("tar.partial");
         cmd::run(
@@ -216,7 +218,8 @@ mod tests {
 
     #[test]
     fn deb822_picks_the_stanza_with_the_suite() {
-        let text = "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n\
+        let text =
+            "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n\
                     Components: main\n\nTypes: deb\nURIs: http://mirror.invalid/debian-security\n\
                     Suites: bookworm-security\n";
         assert_eq!(

@@ -19,8 +19,7 @@ ENTRYPOINT [\"/testapp\"]
 
 pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
     let binary = build_static_binary(root)?;
-    let bytes =
-        fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
 
     // The key covers everything that ends up in the image, so an unchanged binary is a hit.
     let mut hasher = blake3::Hasher::new();
