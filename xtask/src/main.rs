@@ -1,1 +1,84 @@
-fn main() {}
+//! Developer tasks for berth: `cargo xtask <task>`.
+//!
+//! xtask is a build tool, not part of the product, so it calls `docker`, `cargo`,
+//! `debootstrap` and `tar` through `std::process::Command`. The architecture rule that only
+//! `crates/engine` talks to Docker applies to the berth binary, not to this helper.
+
+mod cmd;
+mod postgres_image;
+mod testapp_image;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+/// Bumped whenever the way an image is built changes, so cached images are rebuilt.
+pub const XTASK_VERSION: &str = "1";
+
+/// The image label that records the content key an image was built from.
+pub const CONTENT_KEY_LABEL: &str = "berth.content-key";
+
+const USAGE: &str = "usage: cargo xtask test-images [--force]
+
+tasks:
+  test-images   build berth/testapp:latest and berth/postgres:15 for the Docker tests
+                (skipped when an image with the same content key exists; --force rebuilds)";
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["test-images"] => test_images(false),
+        ["test-images", "--force"] => test_images(true),
+        ["help" | "--help" | "-h"] | [] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown arguments {args:?}\n{USAGE}"),
+    }
+}
+
+/// What happened to one image, for the one-line report.
+pub enum Outcome {
+    Built,
+    Cached,
+}
+
+fn test_images(force: bool) -> Result<()> {
+    let root = workspace_root();
+    report("berth/testapp:latest", || {
+        testapp_image::ensure(&root, force)
+    })?;
+    report("berth/postgres:15", || postgres_image::ensure(&root, force))?;
+    Ok(())
+}
+
+fn report(image: &str, build: impl FnOnce() -> Result<Outcome>) -> Result<()> {
+    let started = Instant::now();
+    let outcome = build()?;
+    let what = match outcome {
+        Outcome::Built => "built",
+        Outcome::Cached => "cached",
+    };
+    println!("{image}: {what} in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}

@@ -1,0 +1,63 @@
+//! Errors from talking to the Docker Engine. Each message says what went wrong and what the
+//! user can do about it, because the CLI prints them as they are.
+
+use std::error::Error as StdError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// DOCKER_HOST (or the given host) is not an address berth can connect to.
+    #[error("{host} is not a Docker Engine address berth can use: {reason}; set DOCKER_HOST to unix:///path/to/docker.sock or tcp://HOST:PORT")]
+    InvalidHost { host: String, reason: String },
+
+    /// Nothing answered at the address, or it did not answer like a Docker Engine.
+    #[error("cannot reach the Docker Engine at {host}: {reason}; start Docker or set DOCKER_HOST")]
+    Unreachable { host: String, reason: String },
+
+    /// The engine answered a request with an error.
+    #[error("the Docker Engine at {host} failed to {operation}: {reason}")]
+    Api {
+        host: String,
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+/// The innermost cause of an error, which is where the useful words are: bollard wraps
+/// "connection refused" several layers deep behind generic client errors.
+pub(crate) fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    let text = current.to_string();
+    // io::Error renders as "Connection refused (os error 111)"; the errno helps nobody.
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_lowercase(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn root_cause_drops_the_wrappers_and_the_errno() {
+        let inner = io::Error::from_raw_os_error(111);
+        let outer = io::Error::other(inner);
+        assert_eq!(root_cause(&outer), "connection refused");
+    }
+
+    #[test]
+    fn unreachable_says_what_to_do() {
+        let err = EngineError::Unreachable {
+            host: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the Docker Engine at unix:///var/run/docker.sock: connection refused; start Docker or set DOCKER_HOST"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! Running external programs with errors that name the command.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+/// Runs `command`, letting its output through, and fails when it exits non-zero.
+pub fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start {}", describe(command)))?;
+    if !status.success() {
+        bail!("{} failed with {status}", describe(command));
+    }
+    Ok(())
+}
+
+/// Runs `command` quietly and returns its stdout; stderr is included in the error.
+pub fn output(command: &mut Command) -> Result<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start {}", describe(command)))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed with {}: {}",
+            describe(command),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The content key label of `image`, or None when the image does not exist.
+pub fn image_content_key(image: &str) -> Result<Option<String>> {
+    let output = Command::new("docker")
+        .args(["image", "inspect", "--format"])
+        .arg(format!(
+            "{{{{index .Config.Labels \"{}\"}}}}",
+            crate::CONTENT_KEY_LABEL
+        ))
+        .arg(image)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start docker; is the Docker CLI installed?")?;
+    if output.status.success() {
+        return Ok(Some(
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        ));
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("No such image") {
+        return Ok(None);
+    }
+    bail!("docker image inspect {image} failed: {}", stderr.trim())
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    format!("`{text}`")
+}
