@@ -27,7 +27,12 @@ pub struct ProjectArgs {
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
     pub project_name: Option<String>,
     /// Activate a profile (repeatable)
-    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    #[arg(
+        long = "profile",
+        id = "profile",
+        global = true,
+        value_name = "PROFILE"
+    )]
     pub profiles: Vec<String>,
     /// Read variables from these files instead of the project's .env (repeatable)
     #[arg(long = "env-file", global = true, value_name = "FILE")]
@@ -74,7 +79,7 @@ pub struct ConfigArgs {
     #[arg(long)]
     pub volumes: bool,
     /// Print only the profile names, one per line
-    #[arg(long)]
+    #[arg(long = "profiles", id = "list_profiles")]
     pub profiles: bool,
     /// Only validate; print nothing on success
     #[arg(short, long)]

@@ -45,9 +45,9 @@ fn quiet_validates_and_output_writes_atomically() {
     let out = b.args(&["config", "-q"]).run();
     out.success();
     assert!(out.stdout.is_empty());
-    let b = Berth::project(&[("compose.yaml", APP)]);
+    let b = Berth::project(&[("compose.yaml", APP)]).args(&["config", "-o", "out.yaml"]);
     let target = b.dir().join("out.yaml");
-    b.args(&["config", "-o", "out.yaml"]).run().success();
+    b.run().success();
     let text = std::fs::read_to_string(&target).unwrap();
     assert!(text.starts_with("name: app\n"));
     let leftovers: Vec<_> = std::fs::read_dir(b.dir())

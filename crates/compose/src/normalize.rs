@@ -187,6 +187,12 @@ pub fn normalize(input: Input<'_>) -> Result<Normalized, LoadError> {
     }
 
     if !n.problems.is_empty() {
+        // Report in file order, whatever order the checks ran in.
+        n.problems.sort_by_key(|p| {
+            p.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.line, l.column))
+        });
         return Err(LoadError {
             problems: n.problems,
         });

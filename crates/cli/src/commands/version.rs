@@ -17,8 +17,12 @@ pub fn run(a: &VersionArgs) -> Result<(), CliError> {
         TextFormat::Text => {
             println!("berth:  {client}");
             println!(
-                "engine: {} (API {}, {}/{})",
-                engine.version, engine.api_version, engine.os, engine.arch
+                "engine: {} (API {}, negotiated {}, {}/{})",
+                engine.version,
+                engine.api_version,
+                engine.negotiated_api_version,
+                engine.os,
+                engine.arch
             );
         }
         TextFormat::Json => println!(
@@ -28,6 +32,7 @@ pub fn run(a: &VersionArgs) -> Result<(), CliError> {
                 "engine": {
                     "version": engine.version,
                     "api_version": engine.api_version,
+                    "negotiated_api_version": engine.negotiated_api_version,
                     "os": engine.os,
                     "arch": engine.arch,
                 }
