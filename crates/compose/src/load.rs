@@ -530,7 +530,12 @@ impl Cx {
         let names: Vec<String> = model
             .get("services")
             .and_then(Node::as_map)
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, e)| e.value.get("extends").is_some())
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         for name in names {
             let mut stack = Vec::new();
@@ -540,6 +545,24 @@ impl Cx {
             }
         }
         Ok(())
+    }
+
+    /// The service `name` of the main model (`file` None) or of an extended file, cloned.
+    fn lookup_service(
+        &mut self,
+        model: &Node,
+        file: Option<&Path>,
+        name: &str,
+        env: &IndexMap<String, String>,
+    ) -> Result<Option<Node>, LoadError> {
+        let tree = match file {
+            None => model,
+            Some(f) => {
+                self.load_extended_file(f, env)?;
+                &self.file_cache[f]
+            }
+        };
+        Ok(tree.get("services").and_then(|s| s.get(name)).cloned())
     }
 
     /// The service `name` of `file` (None: the main model) with its `extends` chain applied.
@@ -552,11 +575,7 @@ impl Cx {
         stack: &mut Vec<(Option<PathBuf>, String)>,
     ) -> Result<Node, LoadError> {
         let key = (file.map(Path::to_path_buf), name.to_string());
-        let tree = match file {
-            None => model.clone(),
-            Some(f) => self.extended_file(f, env)?,
-        };
-        let Some(svc) = tree.get("services").and_then(|s| s.get(name)).cloned() else {
+        let Some(svc) = self.lookup_service(model, file, name, env)? else {
             // Callers check existence before recursing, with a located message.
             return Err(Problem::plain(format!("service {name:?} not found")).into());
         };
@@ -588,13 +607,17 @@ impl Cx {
             ),
             _ => (String::new(), None),
         };
-        let base_tree = match &base_file {
-            None => tree.clone(),
-            Some(f) => self.extended_file(f, env)?,
-        };
-        if base_tree
-            .get("services")
-            .and_then(|s| s.get(&base_name))
+        if let Some(f) = base_file.as_deref().filter(|f| !f.is_file()) {
+            return Err(Problem::at(
+                &self.sources,
+                ext.span,
+                format!("the file {} named by `extends` does not exist", f.display()),
+            )
+            .with_help("fix `extends.file`; it is relative to the file that names it")
+            .into());
+        }
+        if self
+            .lookup_service(model, base_file.as_deref(), &base_name, env)?
             .is_none()
         {
             let where_ = base_file
@@ -618,13 +641,22 @@ impl Cx {
         Ok(merge::merge_service(base, over))
     }
 
-    fn extended_file(
+    /// Reads a file named by `extends.file` once; its paths resolve against its own directory.
+    fn load_extended_file(
         &mut self,
         file: &Path,
         env: &IndexMap<String, String>,
-    ) -> Result<Node, LoadError> {
-        if let Some(t) = self.file_cache.get(file) {
-            return Ok(t.clone());
+    ) -> Result<(), LoadError> {
+        if self.file_cache.contains_key(file) {
+            return Ok(());
+        }
+        if !file.is_file() {
+            return Err(Problem::plain(format!(
+                "the file {} named by `extends` does not exist",
+                file.display()
+            ))
+            .with_help("fix `extends.file`; it is relative to the file that names it")
+            .into());
         }
         let mut tree = self.parse_file(file, env)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -634,8 +666,8 @@ impl Cx {
         }
         .file(&mut tree);
         let tree = merge::strip_tags(tree);
-        self.file_cache.insert(file.to_path_buf(), tree.clone());
-        Ok(tree)
+        self.file_cache.insert(file.to_path_buf(), tree);
+        Ok(())
     }
 }
 

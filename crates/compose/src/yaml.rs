@@ -34,6 +34,7 @@ pub fn parse(text: &str, source: SourceId) -> Result<Vec<Node>, YamlError> {
         anchors: HashMap::new(),
         nodes: 0,
         line_starts: None,
+        char_starts: None,
     };
     b.documents()
 }
@@ -45,6 +46,7 @@ struct Builder<'a> {
     anchors: HashMap<usize, Node>,
     nodes: usize,
     line_starts: Option<Vec<usize>>,
+    char_starts: Option<Vec<usize>>,
 }
 
 impl<'a> Builder<'a> {
@@ -66,12 +68,13 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The parser reports positions in characters when it has no byte offsets; map them with a
+    /// table built once per file (ASCII files, the common case, need none).
     fn char_to_byte(&mut self, chars: usize) -> usize {
-        self.text
-            .char_indices()
-            .nth(chars)
-            .map(|(i, _)| i)
-            .unwrap_or(self.text.len())
+        let table = self
+            .char_starts
+            .get_or_insert_with(|| self.text.char_indices().map(|(i, _)| i).collect());
+        table.get(chars).copied().unwrap_or(self.text.len())
     }
 
     fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
