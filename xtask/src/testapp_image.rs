@@ -11,9 +11,12 @@ use crate::{Outcome, CONTENT_KEY_LABEL, XTASK_VERSION};
 
 const IMAGE: &str = "berth/testapp:latest";
 
+/// The healthcheck uses the exec form because a scratch image has no shell; tests and compose
+/// files can still override its timing (`--health-interval`) or disable it.
 const DOCKERFILE: &str = "FROM scratch
 COPY testapp /testapp
 EXPOSE 8080
+HEALTHCHECK --interval=2s --timeout=2s --retries=3 CMD [\"/testapp\", \"health\"]
 ENTRYPOINT [\"/testapp\"]
 ";
 
