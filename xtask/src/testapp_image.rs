@@ -35,6 +35,7 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
         return Ok(Outcome::Cached);
     }
 
+    let old_id = cmd::image_id(IMAGE);
     let context = tempfile::tempdir().context("cannot create a build context directory")?;
     fs::copy(&binary, context.path().join("testapp"))
         .context("cannot copy testapp into the build context")?;
@@ -46,6 +47,7 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
             .args(["--tag", IMAGE])
             .arg(context.path()),
     )?;
+    cmd::remove_replaced(old_id, IMAGE);
     Ok(Outcome::Built)
 }
 
