@@ -64,3 +64,30 @@ fn describe(command: &Command) -> String {
     }
     format!("`{text}`")
 }
+
+/// The ID of `image`, or None when it does not exist.
+pub fn image_id(image: &str) -> Option<String> {
+    let output = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Removes the image a rebuild replaced, so repeated rebuilds do not pile up dangling
+/// images. Failure is fine: a container may still use it, and then it has to stay.
+pub fn remove_replaced(old_id: Option<String>, image: &str) {
+    if let Some(old_id) = old_id {
+        if image_id(image).as_deref() != Some(old_id.as_str()) {
+            let _ = Command::new("docker")
+                .args(["image", "rm", &old_id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}

@@ -37,6 +37,8 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
         return Ok(Outcome::Cached);
     }
 
+    let old_id = cmd::image_id(IMAGE);
+    let old_base_id = cmd::image_id(BASE_IMAGE);
     let cache_dir = root.join(".cache");
     fs::create_dir_all(&cache_dir)?;
     let tarball = cache_dir.join(format!("postgres-15-rootfs-{}.tar", &key[..16]));
@@ -73,6 +75,8 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
+    cmd::remove_replaced(old_id, IMAGE);
+    cmd::remove_replaced(old_base_id, BASE_IMAGE);
     Ok(Outcome::Built)
 }
 
@@ -91,37 +95,38 @@ fn content_key() -> String {
 
 fn make_rootfs_tarball(cache_dir: &Path, tarball: &Path) -> Result<()> {
     let mirror = debian_mirror()?;
-    let rootfs = cache_dir.join("postgres-rootfs.tmp");
-    // A directory left by an interrupted run may be half-built; start over.
-    remove_rootfs(&rootfs)?;
+    // A fresh directory per run: two concurrent runs (e.g. parallel test processes) then
+    // duplicate work instead of corrupting each other, and the final rename is atomic.
+    let work = tempfile::Builder::new()
+        .prefix("postgres-rootfs-")
+        .tempdir_in(cache_dir)
+        .context("cannot create a work directory under .cache")?;
+    let rootfs = work.path().join("rootfs");
     println!("berth/postgres:15: running debootstrap from {mirror} (takes a few minutes)");
-    let result = (|| {
-        cmd::output(
-            Command::new("debootstrap")
-                .args(DEBOOTSTRAP_ARGS)
-                .arg(SUITE)
-                .arg(&rootfs)
-                .arg(&mirror),
-        )
-        .context(
-            "debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)",
-        )?;
-        customise_rootfs(&rootfs)?;
-        let partial = tarball.with_extension("tar.partial");
-        cmd::run(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&rootfs)
-                .args(["--numeric-owner", "-cf"])
-                .arg(&partial)
-                .arg("."),
-        )?;
-        // Renaming last means a tarball that exists is always complete.
-        fs::rename(&partial, tarball)?;
-        Ok(())
-    })();
-    remove_rootfs(&rootfs)?;
-    result
+    cmd::output(
+        Command::new("debootstrap")
+            .args(DEBOOTSTRAP_ARGS)
+            .arg(SUITE)
+            .arg(&rootfs)
+            .arg(&mirror),
+    )
+    .context(
+        "debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)",
+    )?;
+    customise_rootfs(&rootfs)?;
+    let partial = work.path().join("rootfs.tar");
+    cmd::run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["--numeric-owner", "-cf"])
+            .arg(&partial)
+            .arg("."),
+    )?;
+    // Renaming last means a tarball that exists is always complete.
+    fs::rename(&partial, tarball)?;
+    // The TempDir guard removes the rootfs, also when any step above failed.
+    Ok(())
 }
 
 /// Adds the entrypoint and removes what the image does not need: the cluster the Debian
@@ -146,14 +151,6 @@ fn customise_rootfs(rootfs: &Path) -> Result<()> {
     }
     fs::create_dir_all(rootfs.join("var/cache/apt/archives/partial"))?;
     fs::create_dir_all(rootfs.join("var/lib/apt/lists/partial"))?;
-    Ok(())
-}
-
-fn remove_rootfs(rootfs: &Path) -> Result<()> {
-    if rootfs.exists() {
-        fs::remove_dir_all(rootfs)
-            .with_context(|| format!("cannot remove {}", rootfs.display()))?;
-    }
     Ok(())
 }
 

@@ -11,9 +11,12 @@ use crate::{Outcome, CONTENT_KEY_LABEL, XTASK_VERSION};
 
 const IMAGE: &str = "berth/testapp:latest";
 
+/// The healthcheck uses the exec form because a scratch image has no shell; tests and compose
+/// files can still override its timing (`--health-interval`) or disable it.
 const DOCKERFILE: &str = "FROM scratch
 COPY testapp /testapp
 EXPOSE 8080
+HEALTHCHECK --interval=2s --timeout=2s --retries=3 CMD [\"/testapp\", \"health\"]
 ENTRYPOINT [\"/testapp\"]
 ";
 
@@ -32,6 +35,7 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
         return Ok(Outcome::Cached);
     }
 
+    let old_id = cmd::image_id(IMAGE);
     let context = tempfile::tempdir().context("cannot create a build context directory")?;
     fs::copy(&binary, context.path().join("testapp"))
         .context("cannot copy testapp into the build context")?;
@@ -43,6 +47,7 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
             .args(["--tag", IMAGE])
             .arg(context.path()),
     )?;
+    cmd::remove_replaced(old_id, IMAGE);
     Ok(Outcome::Built)
 }
 

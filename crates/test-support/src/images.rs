@@ -1,0 +1,48 @@
+//! Building the test images once per test process.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The testapp image built by `cargo xtask test-images`.
+pub const TESTAPP_IMAGE: &str = "berth/testapp:latest";
+/// The PostgreSQL 15 image built by `cargo xtask test-images`.
+pub const POSTGRES_IMAGE: &str = "berth/postgres:15";
+
+/// The repository root (where the workspace Cargo.toml is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
+}
+
+/// Runs `cargo xtask test-images` the first time it is called in this process; later calls
+/// return at once. The build is cached by content, so it takes seconds when nothing changed.
+///
+/// Panics when the images cannot be built: the tests that need them cannot run without.
+pub fn ensure_test_images() {
+    static RESULT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = RESULT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let output = Command::new(&cargo)
+            .args(["xtask", "test-images"])
+            .current_dir(workspace_root())
+            .output()
+            .map_err(|err| format!("cannot run `{cargo} xtask test-images`: {err}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`cargo xtask test-images` failed with {}; these tests need a running Docker \
+                 Engine, and the postgres image needs root and debootstrap.\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(message) = result {
+        panic!("{message}");
+    }
+}
