@@ -4,7 +4,9 @@
 //! `debootstrap` and `tar` through `std::process::Command`. The architecture rule that only
 //! `crates/engine` talks to Docker applies to the berth binary, not to this helper.
 
+mod bench;
 mod cmd;
+mod demo;
 mod postgres_image;
 mod testapp_image;
 
@@ -19,11 +21,14 @@ pub const XTASK_VERSION: &str = "1";
 /// The image label that records the content key an image was built from.
 pub const CONTENT_KEY_LABEL: &str = "berth.content-key";
 
-const USAGE: &str = "usage: cargo xtask test-images [--force]
+const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test-images   build berth/testapp:latest and berth/postgres:15 for the Docker tests
-                (skipped when an image with the same content key exists; --force rebuilds)";
+  test-images [--force]   build berth/testapp:latest and berth/postgres:15 for the Docker tests
+                          (skipped when an image with the same content key exists)
+  demo                    a live demo of berth on the local Docker Engine
+  bench config [N]        berth config vs docker-compose config on a generated N-service
+                          project (default 2000), measured in the same run";
 
 fn main() {
     if let Err(err) = run() {
@@ -42,6 +47,9 @@ fn run() -> Result<()> {
     {
         ["test-images"] => test_images(false),
         ["test-images", "--force"] => test_images(true),
+        ["demo"] => demo::run(&workspace_root()),
+        ["bench", "config"] => bench::config(&workspace_root(), 2000, 5),
+        ["bench", "config", n] => bench::config(&workspace_root(), n.parse()?, 5),
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(())
@@ -56,7 +64,7 @@ pub enum Outcome {
     Cached,
 }
 
-fn test_images(force: bool) -> Result<()> {
+pub fn test_images(force: bool) -> Result<()> {
     let root = workspace_root();
     report("berth/testapp:latest", || {
         testapp_image::ensure(&root, force)

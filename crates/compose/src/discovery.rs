@@ -1,6 +1,6 @@
 //! Which files make up the project, and what the project is called — as Compose decides it.
 
-use crate::error::Problem;
+use crate::error::{LoadError, Problem};
 use std::path::{Path, PathBuf};
 
 /// The names Compose looks for, in order of preference.
@@ -13,7 +13,7 @@ pub const DEFAULT_FILES: [&str; 4] = [
 
 /// Finds the default compose file in `dir` or, like Compose, in the nearest parent that has one.
 /// Returns the file and its matching override file when present.
-pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     let mut current = Some(dir);
     while let Some(d) = current {
         for name in DEFAULT_FILES {
@@ -33,7 +33,8 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
         dir.display(),
         DEFAULT_FILES.join(", ")
     ))
-    .with_help("create compose.yaml, or name the file with -f FILE or COMPOSE_FILE"))
+    .with_help("create compose.yaml, or name the file with -f FILE or COMPOSE_FILE")
+    .into())
 }
 
 /// `compose.yaml` pairs with `compose.override.yaml` (or `.yml`), `docker-compose.yml` with

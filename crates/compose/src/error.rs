@@ -64,7 +64,7 @@ impl Problem {
         };
         let len = span.end.saturating_sub(span.start).max(1);
         let start = span.start.min(file.text.len());
-        let len = len.min(file.text.len().saturating_sub(start)).max(0);
+        let len = len.min(file.text.len().saturating_sub(start));
         Problem {
             location: Some(Location {
                 file: file.path.clone(),

@@ -1,0 +1,110 @@
+//! `cargo xtask bench config`: `berth config` against Debian's `docker-compose config` on the
+//! same generated 2,000-service project, measured in the same run (BENCHMARKS.md).
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A project shaped like real ones: images with interpolated tags, published ports, list
+/// environment, named and bind volumes, a healthcheck and a dependency chain.
+pub fn generate(services: usize) -> String {
+    let mut s = String::from("services:\n");
+    for i in 0..services {
+        s.push_str(&format!(
+            "  svc{i}:\n    image: \"registry.example/app{}:${{TAG:-1.0}}\"\n    ports: [\"{}:8080\"]\n    environment:\n      - SERVICE_ID={i}\n      - LOG_LEVEL=${{LOG_LEVEL:-info}}\n    volumes: [\"data{}:/data\", \"./conf:/etc/app:ro\"]\n    networks: [back]\n    healthcheck:\n      test: [\"CMD\", \"/app\", \"health\"]\n      interval: 10s\n      retries: 3\n    restart: unless-stopped\n",
+            i % 10,
+            10000 + i,
+            i % 50
+        ));
+        if i > 0 {
+            s.push_str(&format!("    depends_on:\n      - svc{}\n", i - 1));
+        }
+    }
+    s.push_str("networks:\n  back: {}\nvolumes:\n");
+    for j in 0..50 {
+        s.push_str(&format!("  data{j}: {{}}\n"));
+    }
+    s
+}
+
+fn time_runs(runs: usize, mut cmd: impl FnMut() -> Command) -> Result<Vec<Duration>> {
+    let mut out = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let status = cmd()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("cannot start the benchmarked command")?;
+        let took = started.elapsed();
+        if !status.success() {
+            bail!("the benchmarked command failed with {status}");
+        }
+        out.push(took);
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn median(v: &[Duration]) -> Duration {
+    v[v.len() / 2]
+}
+
+pub fn config(root: &Path, services: usize, runs: usize) -> Result<()> {
+    crate::cmd::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked", "-p", "berth-cli"])
+            .current_dir(root),
+    )?;
+    let berth = root.join("target/release/berth");
+    let dir = tempfile::tempdir()?;
+    let project = dir.path().join("bench");
+    std::fs::create_dir_all(&project)?;
+    std::fs::write(project.join("compose.yaml"), generate(services))?;
+    let lines = generate(services).lines().count();
+
+    let berth_times = time_runs(runs, || {
+        let mut c = Command::new(&berth);
+        c.arg("config").current_dir(&project);
+        c
+    })?;
+    let compose_times = time_runs(runs.clamp(1, 3), || {
+        let mut c = Command::new("docker-compose");
+        c.arg("config").current_dir(&project);
+        c
+    })?;
+    let b = median(&berth_times);
+    let c = median(&compose_times);
+    let version = Command::new("docker-compose")
+        .arg("version")
+        .arg("--short")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!("config load: {services} services, {lines} lines of YAML");
+    println!(
+        "  berth config            median {:>8.1} ms over {} runs (min {:.1}, max {:.1})",
+        ms(b),
+        berth_times.len(),
+        ms(berth_times[0]),
+        ms(*berth_times.last().unwrap())
+    );
+    println!(
+        "  docker-compose {version:<8} median {:>8.1} ms over {} runs (min {:.1}, max {:.1})",
+        ms(c),
+        compose_times.len(),
+        ms(compose_times[0]),
+        ms(*compose_times.last().unwrap())
+    );
+    println!(
+        "  ratio: berth takes {:.4}x the time of docker-compose ({:.1}x faster)",
+        b.as_secs_f64() / c.as_secs_f64(),
+        c.as_secs_f64() / b.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
