@@ -5,10 +5,12 @@
 
 mod connect;
 mod error;
+mod spec;
 mod version;
 
 pub use connect::DEFAULT_HOST;
 pub use error::EngineError;
+pub use spec::*;
 pub use version::EngineVersion;
 
 /// A connection to one Docker Engine, with the API version already negotiated.
