@@ -149,7 +149,7 @@ pub fn normalize(input: Input<'_>) -> Result<Normalized, LoadError> {
         items.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = Map::new();
         for (key, e) in items {
-            let v = n.resource(section, input.name, &key, &e.value);
+            let v = n.resource(input.name, &key, &e.value);
             out.insert(
                 key,
                 Entry {
@@ -216,6 +216,23 @@ pub fn normalize(input: Input<'_>) -> Result<Normalized, LoadError> {
         all_profiles: all_profiles.into_iter().collect(),
         warnings: n.warnings,
     })
+}
+
+/// A mapping node from keys already in the order they should print.
+fn sorted_map(items: BTreeMap<String, Node>, span: Span) -> Node {
+    let map = items
+        .into_iter()
+        .map(|(k, value)| {
+            (
+                k,
+                Entry {
+                    key_span: value.span,
+                    value,
+                },
+            )
+        })
+        .collect();
+    Node::map(map, span)
 }
 
 fn put(map: &mut Map, key: &str, value: Node) {
@@ -427,20 +444,7 @@ impl Normalizer<'_> {
             m.entry("dockerfile".into())
                 .or_insert_with(|| Node::string("Dockerfile", Span::NONE));
         }
-        Node::map(
-            m.into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        Entry {
-                            key_span: v.span,
-                            value: v,
-                        },
-                    )
-                })
-                .collect(),
-            v.span,
-        )
+        sorted_map(m, v.span)
     }
 
     fn command(&mut self, service: &str, key: &str, v: &Node) -> Option<Node> {
@@ -513,20 +517,7 @@ impl Normalizer<'_> {
             }
             _ => {}
         }
-        Node::map(
-            out.into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        Entry {
-                            key_span: v.span,
-                            value: v,
-                        },
-                    )
-                })
-                .collect(),
-            v.span,
-        )
+        sorted_map(out, v.span)
     }
 
     fn env_files(&mut self, v: &Node) -> Vec<(String, Option<String>, Span)> {
@@ -946,20 +937,7 @@ impl Normalizer<'_> {
             };
             out.insert(k.clone(), val);
         }
-        Node::map(
-            out.into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        Entry {
-                            key_span: v.span,
-                            value: v,
-                        },
-                    )
-                })
-                .collect(),
-            v.span,
-        )
+        sorted_map(out, v.span)
     }
 
     fn deploy(&mut self, v: &Node) -> Node {
@@ -1082,7 +1060,7 @@ impl Normalizer<'_> {
     }
 
     /// A top-level network, volume, secret or config with its engine name filled in.
-    fn resource(&mut self, section: &str, project: &str, key: &str, v: &Node) -> Node {
+    fn resource(&mut self, project: &str, key: &str, v: &Node) -> Node {
         let mut m: BTreeMap<String, Node> = BTreeMap::new();
         if let Some(map) = v.as_map() {
             for (k, e) in map {
@@ -1113,21 +1091,7 @@ impl Normalizer<'_> {
             };
             m.insert("name".into(), Node::string(name, v.span));
         }
-        let _ = section;
-        Node::map(
-            m.into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        Entry {
-                            key_span: v.span,
-                            value: v,
-                        },
-                    )
-                })
-                .collect(),
-            v.span,
-        )
+        sorted_map(m, v.span)
     }
 
     fn check_cycles(&mut self, deps: &BTreeMap<String, Vec<(String, Span)>>) {
