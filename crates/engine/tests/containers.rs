@@ -38,19 +38,22 @@ fn fast_health(test: &[&str]) -> HealthSpec {
 async fn a_full_spec_creates_a_working_container() {
     let engine = engine().await;
     let network = Network(unique_name("berth-net"));
+    let second_network = Network(unique_name("berth-net2"));
     let volume = Volume::create("berth-vol");
     let bind_dir = tempfile::tempdir().unwrap();
     std::fs::write(bind_dir.path().join("hello.txt"), "hi").unwrap();
     let container = Container::adopt(unique_name("berth-full"));
     let marker = unique_name("marker");
 
-    engine
-        .ensure_network(&NetworkSpec {
-            name: network.0.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    for name in [&network.0, &second_network.0] {
+        engine
+            .ensure_network(&NetworkSpec {
+                name: name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
     let spec = ContainerSpec {
         env: vec!["APP_VERSION=v-full".into()],
         labels: BTreeMap::from([
@@ -91,11 +94,18 @@ async fn a_full_spec_creates_a_working_container() {
                 mode: None,
             },
         ],
-        networks: vec![NetworkAttachment {
-            network: network.0.clone(),
-            aliases: vec!["webalias".into()],
-            ipv4_address: None,
-        }],
+        networks: vec![
+            NetworkAttachment {
+                network: network.0.clone(),
+                aliases: vec!["webalias".into()],
+                ipv4_address: None,
+            },
+            NetworkAttachment {
+                network: second_network.0.clone(),
+                aliases: vec!["backalias".into()],
+                ipv4_address: None,
+            },
+        ],
         ..testapp(&container.name)
     };
     let id = engine.create_container(&spec).await.unwrap();
@@ -135,6 +145,12 @@ async fn a_full_spec_creates_a_working_container() {
         network.0
     ));
     assert!(aliases.contains("webalias"), "{aliases}");
+    // The second network is connected before create_container returns.
+    let aliases = container.inspect(&format!(
+        "{{{{json (index .NetworkSettings.Networks \"{}\").Aliases}}}}",
+        second_network.0
+    ));
+    assert!(aliases.contains("backalias"), "{aliases}");
 
     engine.start_container(&id).await.unwrap();
     assert_eq!(
