@@ -20,6 +20,46 @@ pub enum EngineError {
         operation: &'static str,
         reason: String,
     },
+
+    /// A container, network, volume or image that an operation needs does not exist.
+    #[error("{what} {name} does not exist on this engine; check the name, or create it first")]
+    NotFound { what: &'static str, name: String },
+
+    /// Starting a container failed because a host port it publishes is taken.
+    #[error("cannot start {container}: host port {port} is already in use; stop whatever listens on it or publish a different port")]
+    PortInUse { port: String, container: String },
+
+    /// The image a container needs is not local, and berth never pulls.
+    #[error("image {image} is not present on this engine and no registry is available; build it or add `build:`")]
+    ImageMissing { image: String },
+
+    /// The builder rejected the Dockerfile or a build step failed.
+    #[error("building {image} failed: {message}; fix the Dockerfile or the build context and build again")]
+    BuildFailed { image: String, message: String },
+
+    /// The build context could not be read from disk.
+    #[error("cannot read the build context {path}: {reason}; check that the directory exists and is readable")]
+    BuildContext { path: String, reason: String },
+
+    /// Copying bytes between the caller and a container (exec, attach) failed.
+    #[error("the connection to container {container} broke: {reason}; try again")]
+    Stream { container: String, reason: String },
+}
+
+/// The status code and message of an error the engine answered with, if it answered.
+pub(crate) fn server_error(err: &bollard::errors::Error) -> Option<(u16, &str)> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => Some((*status_code, message.as_str())),
+        _ => None,
+    }
+}
+
+/// Whether the engine said "no such object".
+pub(crate) fn is_not_found(err: &bollard::errors::Error) -> bool {
+    matches!(server_error(err), Some((404, _)))
 }
 
 /// The innermost cause of an error, which is where the useful words are: bollard wraps

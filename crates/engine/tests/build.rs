@@ -1,0 +1,182 @@
+//! Image builds with the classic builder, from temporary contexts.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use berth_engine::{BuildEvent, BuildSpec, EngineError};
+use berth_test_support::{docker, docker_output, unique_name, Container, TESTAPP_IMAGE};
+use common::{engine, Image};
+
+/// The files under `/ctx` in the image, listed by exporting a container of it.
+fn files_in(image: &str) -> Vec<String> {
+    let container = Container::adopt(unique_name("berth-export"));
+    docker(&["create", "--name", &container.name, image]);
+    let output = docker_output(&["export", &container.name]);
+    assert!(output.status.success());
+    let mut names: Vec<String> = tar::Archive::new(output.stdout.as_slice())
+        .entries()
+        .unwrap()
+        .map(|entry| entry.unwrap().path().unwrap().display().to_string())
+        .filter_map(|path| {
+            path.strip_prefix("ctx/")
+                .map(|path| path.trim_end_matches('/').to_string())
+        })
+        .filter(|path| !path.is_empty())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn builds_honour_dockerignore_and_use_the_cache() {
+    let engine = engine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!("FROM {TESTAPP_IMAGE}\nARG GREETING\nCOPY . /ctx/\nLABEL greeting=$GREETING\n"),
+    )
+    .unwrap();
+    std::fs::write(root.join(".dockerignore"), "secret.txt\n*.log\n!keep.log\n").unwrap();
+    for file in ["app.txt", "secret.txt", "debug.log", "keep.log"] {
+        std::fs::write(root.join(file), file).unwrap();
+    }
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/nested.log"), "nested").unwrap();
+
+    let tag = format!("berth-test/build:{}", unique_name("t"));
+    let second_tag = format!("berth-test/build:{}", unique_name("u"));
+    let _image = Image(tag.clone());
+    let _second = Image(second_tag.clone());
+    let spec = BuildSpec {
+        context: root.to_path_buf(),
+        dockerfile: "Dockerfile".into(),
+        args: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
+        labels: BTreeMap::from([("berth.test".to_string(), "build".to_string())]),
+        tags: vec![tag.clone(), second_tag.clone()],
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let built = engine
+        .build_image(&spec, |event| events.push(event))
+        .await
+        .unwrap();
+    assert!(built.id.starts_with("sha256:"), "{built:?}");
+    // The classic builder adds the build labels as a last LABEL step.
+    assert_eq!(built.steps, 5, "{events:?}");
+    assert!(built.size_bytes > 0);
+    assert!(built.layers >= 2, "{built:?}");
+    assert!(events
+        .iter()
+        .any(|event| matches!(event, BuildEvent::Output(line) if line.starts_with("Step 1/5"))));
+    assert_eq!(engine.image_id(&tag).await.unwrap(), Some(built.id.clone()));
+    assert_eq!(
+        engine.image_id(&second_tag).await.unwrap(),
+        Some(built.id.clone())
+    );
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"greeting\"}}/{{index .Config.Labels \"berth.test\"}}",
+            &tag
+        ]),
+        "hello/build"
+    );
+
+    // `*.log` is rooted, so the nested log is kept; `!keep.log` brings that one back.
+    assert_eq!(
+        files_in(&tag),
+        vec![
+            ".dockerignore",
+            "Dockerfile",
+            "app.txt",
+            "keep.log",
+            "sub",
+            "sub/nested.log"
+        ]
+    );
+
+    let mut events = Vec::new();
+    let rebuilt = engine
+        .build_image(&spec, |event| events.push(event))
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.id, built.id);
+    assert!(rebuilt.cached_steps >= 3, "{rebuilt:?} {events:?}");
+    assert!(events
+        .iter()
+        .any(|event| matches!(event, BuildEvent::CacheHit(step) if step.contains("COPY"))));
+
+    // no_cache runs every step again.
+    let uncached = engine
+        .build_image(
+            &BuildSpec {
+                no_cache: true,
+                ..spec.clone()
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(uncached.cached_steps, 0);
+
+    engine.remove_image(&second_tag).await.unwrap();
+    assert_eq!(engine.image_id(&second_tag).await.unwrap(), None);
+    engine.remove_image(&second_tag).await.unwrap();
+}
+
+#[tokio::test]
+async fn inline_dockerfiles_and_targets_build() {
+    let engine = engine().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    let tag = format!("berth-test/inline:{}", unique_name("t"));
+    let _image = Image(tag.clone());
+    let spec = BuildSpec {
+        context: dir.path().to_path_buf(),
+        dockerfile_inline: Some(format!(
+            "FROM {TESTAPP_IMAGE} AS base\nCOPY a.txt /ctx/\nFROM base AS extra\nCOPY a.txt /ctx/b.txt\n"
+        )),
+        target: Some("base".into()),
+        tags: vec![tag.clone()],
+        ..Default::default()
+    };
+    engine.build_image(&spec, |_| {}).await.unwrap();
+    assert_eq!(files_in(&tag), vec!["a.txt"]);
+}
+
+#[tokio::test]
+async fn a_failing_step_is_a_build_failure_with_the_message() {
+    let engine = engine().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {TESTAPP_IMAGE}\nCOPY missing.txt /ctx/\n"),
+    )
+    .unwrap();
+    let tag = format!("berth-test/fail:{}", unique_name("t"));
+    let _image = Image(tag.clone());
+    let spec = BuildSpec {
+        context: dir.path().to_path_buf(),
+        dockerfile: "Dockerfile".into(),
+        tags: vec![tag.clone()],
+        ..Default::default()
+    };
+    let err = engine.build_image(&spec, |_| {}).await.unwrap_err();
+    match &err {
+        EngineError::BuildFailed { image, message } => {
+            assert_eq!(image, &tag);
+            assert!(message.contains("missing.txt"), "{message}");
+        }
+        other => panic!("expected BuildFailed, got {other:?}"),
+    }
+
+    // A Dockerfile the builder cannot parse fails the same way.
+    std::fs::write(dir.path().join("Dockerfile"), "NOT-AN-INSTRUCTION x\n").unwrap();
+    let err = engine.build_image(&spec, |_| {}).await.unwrap_err();
+    assert!(matches!(err, EngineError::BuildFailed { .. }), "{err:?}");
+    assert!(err.to_string().contains("unknown instruction"), "{err}");
+}
