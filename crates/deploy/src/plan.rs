@@ -567,7 +567,7 @@ pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan
         }
     }
     // Services outside `desired.levels` (not selected when `desired` was built) come first,
-    // in name order; then the levels, last level first.
+    // in name order; then the exact reverse of the order `up` uses.
     let in_levels: BTreeSet<&str> = desired
         .levels
         .iter()
@@ -581,7 +581,7 @@ pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan
         .filter(|s| !in_levels.contains(s))
         .collect();
     for level in desired.levels.iter().rev() {
-        order.extend(level.iter().map(String::as_str));
+        order.extend(level.iter().rev().map(String::as_str));
     }
     for service in order {
         let mut mine: Vec<&Observed<'_>> =

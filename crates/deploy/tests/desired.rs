@@ -107,7 +107,10 @@ fn every_field_lands_in_the_container_spec() {
     let d = desired_state(&l.project, &ctx).unwrap();
 
     let app = d.service("app").unwrap();
-    assert_eq!(app.image, "rich-app", "a build without image is named project-service");
+    assert_eq!(
+        app.image, "rich-app",
+        "a build without image is named project-service"
+    );
     assert_eq!(
         app.build,
         Some(BuildSpec {
@@ -260,7 +263,11 @@ fn every_field_lands_in_the_container_spec() {
             name: "rich_front".into(),
             driver: Some("bridge".into()),
             driver_opts: [("a".to_string(), "b".to_string())].into(),
-            labels: labels::network("rich", "front", &[("l".to_string(), "v".to_string())].into()),
+            labels: labels::network(
+                "rich",
+                "front",
+                &[("l".to_string(), "v".to_string())].into()
+            ),
             internal: true,
             attachable: true,
             enable_ipv6: true,
@@ -277,7 +284,10 @@ fn every_field_lands_in_the_container_spec() {
         }]
     );
     assert_eq!(d.external_volumes, ["ext"]);
-    assert_eq!(d.levels, [vec!["db".to_string()], vec!["app".into(), "sidecar".into()]]);
+    assert_eq!(
+        d.levels,
+        [vec!["db".to_string()], vec!["app".into(), "sidecar".into()]]
+    );
     assert_eq!(
         d.warnings,
         ["service `app`: `ulimits` is not supported by berth yet and is ignored"]
@@ -372,7 +382,13 @@ fn config_hash_is_stable_and_local() {
     let d = desired_state(&l.project, &ctx).unwrap();
     assert_eq!(d.service("web").unwrap().config_hash, base["web"]);
 
-    let changed = hashes(&SHOP.replace("APP_VERSION: v1\n      DATABASE_URL", "APP_VERSION: v2\n      DATABASE_URL"), &[]);
+    let changed = hashes(
+        &SHOP.replace(
+            "APP_VERSION: v1\n      DATABASE_URL",
+            "APP_VERSION: v2\n      DATABASE_URL",
+        ),
+        &[],
+    );
     assert_ne!(changed["web"], base["web"]);
     assert_eq!(changed["worker"], base["worker"]);
     assert_eq!(changed["db"], base["db"]);
@@ -422,7 +438,9 @@ fn selection_includes_dependencies() {
 fn invalid_projects_are_errors() {
     let err = |text: &str| {
         let l = load_text(text, &[]);
-        desired_state(&l.project, &context(&l)).unwrap_err().to_string()
+        desired_state(&l.project, &context(&l))
+            .unwrap_err()
+            .to_string()
     };
     let cases = [
         (

@@ -118,15 +118,21 @@ pub fn converged(d: &Desired) -> Actual {
         containers: Vec::new(),
     };
     for name in &d.external_networks {
-        a.networks.push(ResourceSummary::new(name.clone(), BTreeMap::new()));
+        a.networks
+            .push(ResourceSummary::new(name.clone(), BTreeMap::new()));
     }
     for name in &d.external_volumes {
-        a.volumes.push(ResourceSummary::new(name.clone(), BTreeMap::new()));
+        a.volumes
+            .push(ResourceSummary::new(name.clone(), BTreeMap::new()));
     }
     for s in &d.services {
         for spec in &s.containers {
-            a.containers
-                .push(container(&spec.name, &spec.image, spec.labels.clone(), "running"));
+            a.containers.push(container(
+                &spec.name,
+                &spec.image,
+                spec.labels.clone(),
+                "running",
+            ));
         }
     }
     a
