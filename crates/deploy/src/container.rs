@@ -446,3 +446,82 @@ fn scalar(v: &Value) -> String {
 fn display(v: &Value) -> String {
     scalar(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Projects the loader would reject, built directly, to check the translation's own
+    /// guards: they matter for callers that construct a `Project` by hand.
+    fn translate(service: Value) -> Result<ContainerSpec, PlanError> {
+        let p: Project = serde_json::from_value(json!({
+            "name": "p",
+            "services": { "s": service },
+            "volumes": { "data": { "name": "p_data" } },
+            "networks": { "default": { "name": "p_default" } },
+        }))
+        .unwrap();
+        service_spec(&p, "s", &p.services["s"], "img").map(|(spec, _)| spec)
+    }
+
+    #[test]
+    fn guards() {
+        let cases = [
+            (
+                json!({ "mem_limit": "lots" }),
+                "service `s`: `mem_limit` is \"lots\", which is not a size; use a size like 512m or 1g",
+            ),
+            (
+                json!({ "cpus": "many" }),
+                "service `s`: `cpus` is \"many\", which is not a CPU count; use a number of CPUs like 0.5 or 2",
+            ),
+            (
+                json!({ "restart": "sometimes" }),
+                "service `s`: `restart` is \"sometimes\", which is not a restart policy; use no, always, unless-stopped, on-failure or on-failure:N",
+            ),
+            (
+                json!({ "volumes": [{ "type": "npipe", "target": "/x" }] }),
+                "service `s`: mount type `npipe` at /x is not supported; use a bind, volume or tmpfs mount",
+            ),
+            (
+                json!({ "volumes": [{ "type": "bind", "target": "/x" }] }),
+                "service `s`: the bind mount at /x has no `source`; add the host path as `source`",
+            ),
+            (
+                json!({ "volumes": [{ "type": "volume", "source": "nope", "target": "/x" }] }),
+                "service `s` uses volume `nope`, which is not declared in the top-level `volumes` section; declare it there",
+            ),
+            (
+                json!({ "networks": { "back": null } }),
+                "service `s` uses network `back`, which is not declared in the top-level `networks` section; declare it there",
+            ),
+            (
+                json!({ "network_mode": "service:ghost" }),
+                "unknown service `ghost`; check the name against `berth config`",
+            ),
+        ];
+        for (svc, want) in cases {
+            assert_eq!(translate(svc).unwrap_err().to_string(), want);
+        }
+    }
+
+    #[test]
+    fn restart_policies() {
+        let cases = [
+            ("no", RestartPolicy::No),
+            ("always", RestartPolicy::Always),
+            ("unless-stopped", RestartPolicy::UnlessStopped),
+            ("on-failure", RestartPolicy::OnFailure { max_retries: None }),
+            (
+                "on-failure:5",
+                RestartPolicy::OnFailure {
+                    max_retries: Some(5),
+                },
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(translate(json!({ "restart": r })).unwrap().restart, want);
+        }
+    }
+}
