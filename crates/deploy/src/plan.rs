@@ -278,10 +278,12 @@ pub fn plan(desired: &Desired, actual: &Actual, opts: &PlanOptions) -> Result<Pl
         .filter(|o| !desired.all_services.contains(o.service))
     {
         if opts.remove_orphans {
-            steps.push(Step::Stop {
-                container: ContainerRef::of(o),
-                timeout: None,
-            });
+            if o.is_up() {
+                steps.push(Step::Stop {
+                    container: ContainerRef::of(o),
+                    timeout: None,
+                });
+            }
             steps.push(Step::Remove {
                 container: ContainerRef::of(o),
                 reason: RemoveReason::Orphan,
