@@ -1,0 +1,110 @@
+//! The actual state: what the engine reports, reduced to what planning needs.
+//!
+//! Everything is recognised by labels. A container belongs to replica `n` of service `s` of
+//! project `p` when it carries `com.docker.compose.project=p`, `com.docker.compose.service=s`
+//! and `com.docker.compose.container-number=n`: the Compose labels, not berth's own, so that
+//! containers started by `docker compose up` are recognised too.
+//!
+//! **Adoption.** A container from `docker compose up` has those labels but no
+//! `berth.config-hash`. Its `com.docker.compose.config-hash` is Compose's own hash of the
+//! service, computed differently from ours, so it cannot show that the container matches. From a
+//! [`ContainerSummary`] (labels, image, state) we cannot prove that the running configuration
+//! equals the desired one either: environment, mounts and limits are not in it. The sound rule,
+//! and the one implemented, is therefore: no berth hash means recreate, once. Adopting without
+//! a restart would need the inspected configuration (`ContainerInspect`) translated back into a
+//! [`berth_engine::ContainerSpec`] and hashed the same way; that belongs next to the engine
+//! calls, and would plug in here as an observed hash.
+
+use crate::labels;
+use berth_engine::ContainerSummary;
+use std::collections::BTreeMap;
+
+/// The engine's view of everything relevant to one project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actual {
+    /// Containers with the project's label (all states, one-offs included).
+    pub containers: Vec<ContainerSummary>,
+    /// All networks on the engine, not only the project's: external networks must be found.
+    pub networks: Vec<ResourceSummary>,
+    /// All volumes on the engine, for the same reason.
+    pub volumes: Vec<ResourceSummary>,
+}
+
+/// A network or volume as the engine lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourceSummary {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ResourceSummary {
+    pub fn new(name: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
+        ResourceSummary {
+            name: name.into(),
+            labels,
+        }
+    }
+
+    /// The project whose label the resource carries, if any.
+    pub fn project(&self) -> Option<&str> {
+        self.labels.get(labels::COMPOSE_PROJECT).map(String::as_str)
+    }
+}
+
+/// A container of the project, with its labels read.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub summary: &'a ContainerSummary,
+    pub service: &'a str,
+    /// None when the label is missing or not a number; such a container is never kept.
+    pub number: Option<u64>,
+    pub oneoff: bool,
+    /// `berth.config-hash`; None for containers berth did not create.
+    pub hash: Option<&'a str>,
+}
+
+impl Observed<'_> {
+    /// Whether the container is up: running, or restarting under its restart policy (starting
+    /// it again would not help). `paused` counts as up; unpausing is not the planner's call.
+    pub fn is_up(&self) -> bool {
+        matches!(
+            self.summary.state.as_str(),
+            "running" | "restarting" | "paused"
+        )
+    }
+}
+
+impl Actual {
+    /// The project's containers, in the engine's listing order.
+    pub fn project_containers<'a>(&'a self, project: &str) -> Vec<Observed<'a>> {
+        self.containers
+            .iter()
+            .filter(|c| c.labels.get(labels::COMPOSE_PROJECT).map(String::as_str) == Some(project))
+            .map(|c| {
+                let l = &c.labels;
+                Observed {
+                    summary: c,
+                    service: l
+                        .get(labels::COMPOSE_SERVICE)
+                        .map(String::as_str)
+                        .unwrap_or(""),
+                    number: l
+                        .get(labels::COMPOSE_CONTAINER_NUMBER)
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n > 0),
+                    oneoff: l.get(labels::COMPOSE_ONEOFF).map(String::as_str) == Some("True")
+                        || l.get(labels::ROLE).map(String::as_str) == Some("oneoff"),
+                    hash: l.get(labels::CONFIG_HASH).map(String::as_str),
+                }
+            })
+            .collect()
+    }
+
+    pub fn network(&self, name: &str) -> Option<&ResourceSummary> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    pub fn volume(&self, name: &str) -> Option<&ResourceSummary> {
+        self.volumes.iter().find(|n| n.name == name)
+    }
+}

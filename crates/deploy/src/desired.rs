@@ -1,0 +1,370 @@
+//! The desired state: what the engine should run for a project, in the engine's terms.
+
+use crate::container::{container_name, service_spec};
+use crate::deadline;
+use crate::error::PlanError;
+use crate::hash::config_hash;
+use crate::labels::{self, ProjectLabels, Role};
+use crate::order::DependencyGraph;
+use berth_compose::model::{Build, Resource, Service};
+use berth_compose::Project;
+use berth_engine::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the caller knows beyond the project itself.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The project directory, for the `working_dir` label (`Loaded::project_dir`).
+    pub working_dir: PathBuf,
+    /// The compose files in merge order, for the `config_files` label (`Loaded::files`).
+    pub config_files: Vec<PathBuf>,
+    /// Services named on the command line; empty means all. Their dependencies are included,
+    /// as `docker compose up web` also starts what `web` depends on.
+    pub services: Vec<String>,
+    /// Image ids by service, when known (after a build or pull). They enter the config hash so
+    /// a rebuilt image under the same tag recreates the containers.
+    pub image_ids: BTreeMap<String, String>,
+    /// Written into the `berth.release` label when set.
+    pub release: Option<String>,
+}
+
+/// The whole desired state of a project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Desired {
+    pub project: String,
+    /// Networks berth creates, sorted by engine name.
+    pub networks: Vec<NetworkSpec>,
+    /// Engine names of `external: true` networks the services use; they must exist.
+    pub external_networks: Vec<String>,
+    /// Volumes berth creates, sorted by engine name.
+    pub volumes: Vec<VolumeSpec>,
+    /// Engine names of `external: true` volumes; they must exist and are never removed.
+    pub external_volumes: Vec<String>,
+    /// The selected services and their dependencies, in dependency order (level by level).
+    pub services: Vec<DesiredService>,
+    /// `services` grouped into dependency levels: each level depends only on earlier ones.
+    pub levels: Vec<Vec<String>>,
+    /// Every service of the project (after profiles), selected or not. A container of any
+    /// other service is an orphan.
+    pub all_services: BTreeSet<String>,
+    /// Keys that were ignored, for the CLI to show.
+    pub warnings: Vec<String>,
+}
+
+impl Desired {
+    pub fn service(&self, name: &str) -> Option<&DesiredService> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+/// One service: its image, how to build it, and one spec per replica.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredService {
+    pub name: String,
+    /// The image reference containers run; `{project}-{service}` for a build without `image`.
+    pub image: String,
+    pub build: Option<BuildSpec>,
+    pub replicas: u64,
+    /// The config hash shared by all replicas (see [`crate::hash`]).
+    pub config_hash: String,
+    pub depends_on: Vec<DesiredDependency>,
+    /// How long to wait for this service when another depends on it being healthy.
+    pub health_deadline: Duration,
+    /// Replica `n` is `containers[n - 1]`.
+    pub containers: Vec<ContainerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredDependency {
+    pub service: String,
+    pub condition: Condition,
+    /// Restart this service when the dependency was recreated or restarted.
+    pub restart: bool,
+    pub required: bool,
+}
+
+/// A `depends_on` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Condition {
+    Started,
+    Healthy,
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// Reads Compose's spelling; the loader validated it, so anything else means "started".
+    pub fn parse(s: &str) -> Condition {
+        match s {
+            "service_healthy" => Condition::Healthy,
+            "service_completed_successfully" => Condition::CompletedSuccessfully,
+            _ => Condition::Started,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+/// Translates a loaded project into the engine-side specs berth wants to exist.
+pub fn desired_state(project: &Project, ctx: &Context) -> Result<Desired, PlanError> {
+    let graph = DependencyGraph::from_project(project);
+    let selected = graph.closure(&ctx.services)?;
+    let levels: Vec<Vec<String>> = graph
+        .levels()?
+        .into_iter()
+        .map(|l| l.into_iter().filter(|s| selected.contains(s)).collect())
+        .filter(|l: &Vec<String>| !l.is_empty())
+        .collect();
+
+    let plabels = ProjectLabels {
+        project: project.name.clone(),
+        working_dir: ctx.working_dir.clone(),
+        config_files: ctx.config_files.clone(),
+        release: ctx.release.clone(),
+    };
+    let mut warnings = Vec::new();
+    let mut services = Vec::new();
+    for name in levels.iter().flatten() {
+        let svc = &project.services[name];
+        let (ds, w) = service(project, &plabels, name, svc, ctx.image_ids.get(name))?;
+        warnings.extend(w);
+        services.push(ds);
+    }
+
+    let (networks, external_networks) = split(&project.networks, |key, r| NetworkSpec {
+        name: r.name.clone(),
+        driver: str_field(r, "driver"),
+        driver_opts: map_field(r, "driver_opts"),
+        labels: labels::network(&project.name, key, &map_field(r, "labels")),
+        internal: bool_field(r, "internal"),
+        attachable: bool_field(r, "attachable"),
+        enable_ipv6: bool_field(r, "enable_ipv6"),
+    });
+    let (volumes, external_volumes) = split(&project.volumes, |key, r| VolumeSpec {
+        name: r.name.clone(),
+        driver: str_field(r, "driver"),
+        driver_opts: map_field(r, "driver_opts"),
+        labels: labels::volume(&project.name, key, &map_field(r, "labels")),
+    });
+
+    Ok(Desired {
+        project: project.name.clone(),
+        networks,
+        external_networks,
+        volumes,
+        external_volumes,
+        services,
+        levels,
+        all_services: project.services.keys().cloned().collect(),
+        warnings,
+    })
+}
+
+fn service(
+    project: &Project,
+    plabels: &ProjectLabels,
+    name: &str,
+    svc: &Service,
+    image_id: Option<&String>,
+) -> Result<(DesiredService, Vec<String>), PlanError> {
+    let image = match (&svc.image, &svc.build) {
+        (Some(i), _) => i.clone(),
+        (None, Some(_)) => format!("{}-{}", project.name, name),
+        (None, None) => {
+            return Err(PlanError::NoImage {
+                service: name.into(),
+            })
+        }
+    };
+    let replicas = replicas(name, svc)?;
+    if svc.container_name.is_some() && replicas > 1 {
+        return Err(PlanError::ContainerNameWithReplicas {
+            service: name.into(),
+            replicas,
+        });
+    }
+    let (base, warnings) = service_spec(project, name, svc, &image)?;
+    let hash = config_hash(&base, image_id.map(String::as_str));
+    let containers = (1..=replicas)
+        .map(|n| {
+            let mut spec = base.clone();
+            spec.name = container_name(&project.name, name, svc, n);
+            spec.labels = labels::container(plabels, name, n, Role::App, &base.labels);
+            labels::set_config_hash(&mut spec.labels, &hash);
+            spec
+        })
+        .collect();
+    let depends_on = svc
+        .depends_on
+        .iter()
+        .filter(|(dep, _)| project.services.contains_key(*dep))
+        .map(|(dep, d)| DesiredDependency {
+            service: dep.clone(),
+            condition: Condition::parse(&d.condition),
+            restart: d.restart,
+            required: d.required,
+        })
+        .collect();
+    Ok((
+        DesiredService {
+            name: name.into(),
+            build: svc
+                .build
+                .as_ref()
+                .map(|b| build_spec(&project.project_dir, b, &image)),
+            image,
+            replicas,
+            config_hash: hash,
+            depends_on,
+            health_deadline: deadline::healthy(svc.healthcheck.as_ref()),
+            containers,
+        },
+        warnings,
+    ))
+}
+
+/// `deploy.replicas`, else `scale`, else 1. Both set to different values is an error, as in
+/// compose-go.
+fn replicas(name: &str, svc: &Service) -> Result<u64, PlanError> {
+    let deploy = svc.deploy.as_ref().and_then(|d| d.replicas);
+    let scale = match svc.other.get("scale") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| PlanError::InvalidValue {
+            service: name.into(),
+            key: "scale".into(),
+            value: v.to_string(),
+            expected: "a number of replicas".into(),
+            help: "use a whole number like 2".into(),
+        })?),
+    };
+    match (deploy, scale) {
+        (Some(d), Some(s)) if d != s => Err(PlanError::Conflict {
+            service: name.into(),
+            first: "deploy.replicas".into(),
+            second: "scale".into(),
+            first_value: d.to_string(),
+            second_value: s.to_string(),
+        }),
+        (d, s) => Ok(d.or(s).unwrap_or(1)),
+    }
+}
+
+fn build_spec(project_dir: &Path, b: &Build, image: &str) -> BuildSpec {
+    // The loader made local contexts absolute; a remote context (git URL) is kept as written.
+    let ctx = PathBuf::from(&b.context);
+    let context = if ctx.is_absolute() || b.context.contains("://") || b.context.starts_with("git@")
+    {
+        ctx
+    } else {
+        project_dir.join(ctx)
+    };
+    let mut tags = vec![image.to_string()];
+    for t in string_list(b.other.get("tags")) {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    BuildSpec {
+        context,
+        dockerfile: b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
+        dockerfile_inline: b
+            .other
+            .get("dockerfile_inline")
+            .and_then(Value::as_str)
+            .map(String::from),
+        target: b.target.clone(),
+        args: b
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect(),
+        labels: object(b.other.get("labels")),
+        tags,
+        no_cache: b.other.get("no_cache").and_then(Value::as_bool) == Some(true),
+        pull: b.other.get("pull").and_then(Value::as_bool) == Some(true),
+    }
+}
+
+/// Splits top-level resources into specs to create and engine names of external ones.
+fn split<T>(
+    resources: &indexmap::IndexMap<String, Resource>,
+    make: impl Fn(&str, &Resource) -> T,
+) -> (Vec<T>, Vec<String>)
+where
+    T: HasName,
+{
+    let mut create: Vec<T> = Vec::new();
+    let mut external = Vec::new();
+    for (key, r) in resources {
+        if r.external {
+            external.push(r.name.clone());
+        } else {
+            create.push(make(key, r));
+        }
+    }
+    create.sort_by(|a, b| a.name().cmp(b.name()));
+    external.sort();
+    external.dedup();
+    (create, external)
+}
+
+trait HasName {
+    fn name(&self) -> &str;
+}
+impl HasName for NetworkSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+impl HasName for VolumeSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn str_field(r: &Resource, k: &str) -> Option<String> {
+    r.other.get(k).and_then(Value::as_str).map(String::from)
+}
+
+fn bool_field(r: &Resource, k: &str) -> bool {
+    r.other.get(k).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn map_field(r: &Resource, k: &str) -> BTreeMap<String, String> {
+    object(r.other.get(k))
+}
+
+fn object(v: Option<&Value>) -> BTreeMap<String, String> {
+    match v {
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), s)
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn string_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
