@@ -4,9 +4,14 @@
 //! I/O), then each command turns it into the options of the library it drives (for example
 //! [`berth_compose::LoadOptions`]) before any file, socket or Docker call.
 
+// A CliError travels up once per process, to be printed; its size costs nothing measurable,
+// and boxing every variant would only add noise to each command.
+#![allow(clippy::result_large_err)]
+
 pub mod args;
 pub mod commands;
 pub mod exit;
+pub mod progress;
 pub mod report;
 
 use clap::Parser;
@@ -27,7 +32,7 @@ pub fn run() -> ExitCode {
         }
     };
     match commands::dispatch(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             report::error(&e);
             ExitCode::from(e.exit_code())

@@ -12,6 +12,15 @@ pub fn error(e: &CliError) {
                 render(p, tty);
             }
         }
+        CliError::Execute(berth_deploy::ExecuteError::Service { last_logs, .. }) => {
+            eprintln!("error: {e}");
+            if !last_logs.is_empty() {
+                eprintln!("last log lines:");
+                for l in last_logs {
+                    eprintln!("  | {l}");
+                }
+            }
+        }
         other => eprintln!("error: {other}"),
     }
 }

@@ -11,7 +11,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
-    RestartContainerOptions, StopContainerOptions,
+    RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 
 use crate::error::{is_not_found, server_error, EngineError};
@@ -159,6 +159,21 @@ impl Engine {
                 name: id.to_string(),
             }),
             Err(err) => Err(self.api_error("restart a container", err)),
+        }
+    }
+
+    /// Renames a container, so that a replacement can take its name while it is kept aside.
+    pub async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
+        let options = RenameContainerOptions {
+            name: new_name.to_string(),
+        };
+        match self.docker.rename_container(id, options).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Err(EngineError::NotFound {
+                what: "container",
+                name: id.to_string(),
+            }),
+            Err(err) => Err(self.api_error("rename a container", err)),
         }
     }
 

@@ -2,6 +2,15 @@
 //! exit code.
 
 mod config;
+mod control;
+mod down;
+mod exec;
+mod logs;
+mod ps;
+mod run;
+mod session;
+mod systemd;
+mod up;
 mod version;
 
 use crate::args::{Cli, Command, ProjectArgs};
@@ -18,21 +27,53 @@ pub enum CliError {
     /// Writing output failed.
     #[error("{0}")]
     Io(String),
+    /// Bad usage the argument parser cannot see, e.g. an unknown service name: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The operation failed (a service did not become healthy, …): exit 1.
+    #[error("{0}")]
+    Failed(String),
+    /// Planning found the project cannot be brought up as written: exit 2.
+    #[error(transparent)]
+    Plan(#[from] berth_deploy::PlanError),
+    /// A step failed on the engine; services it touched were put back: exit 1.
+    #[error(transparent)]
+    Execute(#[from] berth_deploy::ExecuteError),
+    /// Ctrl-C: stopped between engine calls; rerunning converges.
+    #[error("interrupted; run the command again to converge")]
+    Interrupted,
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Load(_) => exit::USAGE,
-            CliError::Engine(_) | CliError::Io(_) => exit::FAILURE,
+            CliError::Load(_) | CliError::Usage(_) | CliError::Plan(_) => exit::USAGE,
+            CliError::Engine(_) | CliError::Io(_) | CliError::Failed(_) | CliError::Execute(_) => {
+                exit::FAILURE
+            }
+            CliError::Interrupted => 130,
         }
     }
 }
 
-pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+/// Runs the command; `Ok` carries the exit code (0, or the code of a command run in a
+/// container by `exec` and `run`).
+pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let p = &cli.project;
+    let done = |r: Result<(), CliError>| r.map(|()| 0);
     match cli.command {
-        Command::Config(a) => config::run(&cli.project, &a),
-        Command::Version(a) => version::run(&a),
+        Command::Config(a) => done(config::run(p, &a)),
+        Command::Version(a) => done(version::run(&a)),
+        Command::Up(a) => done(up::run(p, &a)),
+        Command::Down(a) => done(down::run(p, &a)),
+        Command::Ps(a) => done(ps::run(p, &a)),
+        Command::Logs(a) => done(logs::run(p, &a)),
+        Command::Exec(a) => exec::run(p, &a).map(|c| c as u8),
+        Command::Run(a) => run::run(p, &a).map(|c| c as u8),
+        Command::Stop(a) => done(control::stop(p, &a)),
+        Command::Start(a) => done(control::start(p, &a)),
+        Command::Restart(a) => done(control::restart(p, &a)),
+        Command::Systemd(a) => done(systemd::run(p, &a)),
     }
 }
 

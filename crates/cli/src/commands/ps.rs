@@ -1,0 +1,87 @@
+//! `berth ps`: the project's containers, as a table or one JSON object per line.
+
+use super::session::{number_of, service_of, Session};
+use super::CliError;
+use crate::args::{ProjectArgs, PsArgs, TextFormat};
+
+pub fn run(p: &ProjectArgs, a: &PsArgs) -> Result<(), CliError> {
+    let s = Session::open(p)?;
+    let list = s.containers(&a.services, a.all)?;
+    match a.format {
+        TextFormat::Json => {
+            for c in &list {
+                let ports: Vec<serde_json::Value> = c
+                    .ports
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "URL": p.host_ip, "TargetPort": p.container_port,
+                            "PublishedPort": p.host_port, "Protocol": p.protocol,
+                        })
+                    })
+                    .collect();
+                let row = serde_json::json!({
+                    "ID": c.id, "Name": c.name, "Image": c.image, "Project": s.project(),
+                    "Service": service_of(c), "Number": number_of(c), "State": c.state,
+                    "Health": c.health.clone().unwrap_or_default(), "Status": c.status,
+                    "ExitCode": c.exit_code.unwrap_or(0), "Publishers": ports,
+                });
+                println!("{row}");
+            }
+        }
+        TextFormat::Text => {
+            let rows: Vec<[String; 5]> = list
+                .iter()
+                .map(|c| {
+                    let ports = c
+                        .ports
+                        .iter()
+                        .map(|p| match p.host_port {
+                            Some(h) => format!(
+                                "{}:{h}->{}/{}",
+                                p.host_ip.as_deref().unwrap_or("0.0.0.0"),
+                                p.container_port,
+                                p.protocol
+                            ),
+                            None => format!("{}/{}", p.container_port, p.protocol),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    [
+                        c.name.clone(),
+                        c.image.clone(),
+                        service_of(c).to_string(),
+                        c.status.clone(),
+                        ports,
+                    ]
+                })
+                .collect();
+            print_table(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"], &rows);
+        }
+    }
+    Ok(())
+}
+
+fn print_table(header: &[&str; 5], rows: &[[String; 5]]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,159 @@
+//! `berth up`: converge the project on the engine — build what is missing, create networks and
+//! volumes, create and start containers in dependency order, wait for health.
+
+use super::session::Session;
+use super::CliError;
+use crate::args::{ProjectArgs, UpArgs};
+use crate::progress::Progress;
+use berth_deploy::{
+    desired_state, execute, plan, Actual, Context, Desired, ExecuteOptions, PlanOptions,
+    ResourceSummary,
+};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub fn run(p: &ProjectArgs, a: &UpArgs) -> Result<(), CliError> {
+    let s = Session::open(p)?;
+    s.check_services(&a.services)?;
+    let mut ctx = Context {
+        working_dir: s.loaded.project_dir.clone(),
+        config_files: s.loaded.files.clone(),
+        services: a.services.clone(),
+        image_ids: BTreeMap::new(),
+        release: None,
+    };
+    let first = desired_state(&s.loaded.project, &ctx)?;
+    for w in &first.warnings {
+        crate::report::warning(w);
+    }
+    let progress = Progress::new();
+
+    // Images: build what has `build:` and is missing (or everything with --build); then every
+    // image must be on the engine, since there is no registry to pull from.
+    ctx.image_ids = images(&s, &first, a, &progress)?;
+    let desired = desired_state(&s.loaded.project, &ctx)?;
+    let actual = actual(&s)?;
+    let the_plan = plan(
+        &desired,
+        &actual,
+        &PlanOptions {
+            remove_orphans: a.remove_orphans,
+            force_recreate: a.force_recreate,
+            no_recreate: false,
+            services: a.services.clone(),
+        },
+    )?;
+    if a.dry_run {
+        progress.finish();
+        for step in &the_plan.steps {
+            println!("{step}");
+        }
+        return Ok(());
+    }
+    let selected: Vec<String> = desired.services.iter().map(|d| d.name.clone()).collect();
+    let opts = ExecuteOptions {
+        remove_anonymous_volumes: false,
+        wait_for: if a.wait { selected.clone() } else { vec![] },
+        settle_check: selected,
+    };
+    let started = Instant::now();
+    let on = |e| progress.event(e);
+    let result = s.rt.block_on(async {
+        tokio::select! {
+            r = execute(&s.engine, &desired, &the_plan, &opts, &on) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    progress.finish();
+    match result {
+        None => Err(CliError::Interrupted),
+        Some(Ok(())) => {
+            if the_plan.is_noop() && !a.wait {
+                println!("{}: up to date", s.project());
+            } else {
+                println!(
+                    "{}: up in {:.1}s",
+                    s.project(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+        Some(Err(e)) => Err(e.into()),
+    }
+}
+
+/// Builds images as needed and returns the id of every service's image.
+fn images(
+    s: &Session,
+    desired: &Desired,
+    a: &UpArgs,
+    progress: &Progress,
+) -> Result<BTreeMap<String, String>, CliError> {
+    let mut ids = BTreeMap::new();
+    let mut missing = Vec::new();
+    for svc in &desired.services {
+        let present = s.rt.block_on(s.engine.image_id(&svc.image))?;
+        let id = match (&svc.build, present) {
+            (Some(build), present) if a.build || present.is_none() => {
+                let started = Instant::now();
+                progress.message(&format!("building {} ({})", svc.name, svc.image));
+                let mut spec = build.clone();
+                if !spec.tags.contains(&svc.image) {
+                    spec.tags.push(svc.image.clone());
+                }
+                let built =
+                    s.rt.block_on(s.engine.build_image(&spec, |_| {}))
+                        .map_err(|e| CliError::Failed(format!("service `{}`: {e}", svc.name)))?;
+                progress.message(&format!(
+                    "✔ built {} in {:.1}s: {} steps, {} from cache, {} layers, {:.1} MB",
+                    svc.image,
+                    started.elapsed().as_secs_f64(),
+                    built.steps,
+                    built.cached_steps,
+                    built.layers,
+                    built.size_bytes as f64 / 1e6
+                ));
+                built.id
+            }
+            (_, Some(id)) => id,
+            (_, None) => {
+                missing.push(format!(
+                    "service `{}`: image {} is not on this engine and berth never pulls from a registry; build it, load it (`docker load`), or add `build:`",
+                    svc.name, svc.image
+                ));
+                continue;
+            }
+        };
+        ids.insert(svc.name.clone(), id);
+    }
+    if !missing.is_empty() {
+        return Err(CliError::Failed(missing.join("\n")));
+    }
+    Ok(ids)
+}
+
+/// What is on the engine: the project's containers, and every network and volume (the planner
+/// checks external ones and name clashes).
+pub fn actual(s: &Session) -> Result<Actual, CliError> {
+    let project = s.project().to_string();
+    let containers = s.rt.block_on(s.engine.list_containers(
+        &[(berth_deploy::labels::COMPOSE_PROJECT, Some(&project))],
+        true,
+    ))?;
+    let networks =
+        s.rt.block_on(s.engine.list_networks(&[]))?
+            .into_iter()
+            .map(|n| ResourceSummary::new(n.name, n.labels))
+            .collect();
+    let volumes =
+        s.rt.block_on(s.engine.list_volumes(&[]))?
+            .into_iter()
+            .map(|v| ResourceSummary::new(v.name, v.labels))
+            .collect();
+    Ok(Actual {
+        containers,
+        networks,
+        volumes,
+    })
+}
