@@ -9,14 +9,13 @@
 //! `berth.config-hash`. Its `com.docker.compose.config-hash` is Compose's own hash of the
 //! service, computed differently from ours, so it cannot show that the container matches. From a
 //! [`ContainerSummary`] (labels, image, state) we cannot prove that the running configuration
-//! equals the desired one either: environment, mounts and limits are not in it. The sound rule,
-//! and the one implemented, is therefore: no berth hash means recreate, once. Adopting without
-//! a restart would need the inspected configuration (`ContainerInspect`) translated back into a
-//! [`berth_engine::ContainerSpec`] and hashed the same way; that belongs next to the engine
-//! calls, and would plug in here as an observed hash.
+//! equals the desired one either: environment, mounts and limits are not in it. So the caller
+//! reads such containers' configuration back from the engine into [`Actual::observed`], and
+//! [`crate::adopt`] compares it with the desired spec: a match is kept as it is, anything else
+//! is recreated once.
 
 use crate::labels;
-use berth_engine::ContainerSummary;
+use berth_engine::{ContainerSummary, ObservedConfig};
 use std::collections::BTreeMap;
 
 /// The engine's view of everything relevant to one project.
@@ -28,6 +27,9 @@ pub struct Actual {
     pub networks: Vec<ResourceSummary>,
     /// All volumes on the engine, for the same reason.
     pub volumes: Vec<ResourceSummary>,
+    /// Read-back configurations of containers without berth's config hash, by container id,
+    /// so they can be adopted when they match (see [`crate::adopt`]).
+    pub observed: BTreeMap<String, ObservedConfig>,
 }
 
 /// A network or volume as the engine lists it.
@@ -61,6 +63,8 @@ pub struct Observed<'a> {
     pub oneoff: bool,
     /// `berth.config-hash`; None for containers berth did not create.
     pub hash: Option<&'a str>,
+    /// The read-back configuration of a container berth did not create, when known.
+    pub observed: Option<&'a ObservedConfig>,
 }
 
 impl Observed<'_> {
@@ -95,6 +99,7 @@ impl Actual {
                     oneoff: l.get(labels::COMPOSE_ONEOFF).map(String::as_str) == Some("True")
                         || l.get(labels::ROLE).map(String::as_str) == Some("oneoff"),
                     hash: l.get(labels::CONFIG_HASH).map(String::as_str),
+                    observed: self.observed.get(&c.id),
                 }
             })
             .collect()

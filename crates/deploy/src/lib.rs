@@ -7,6 +7,7 @@
 //! calls, so that every decision here can be unit-tested without Docker.
 
 pub mod actual;
+pub mod adopt;
 pub mod container;
 pub mod deadline;
 pub mod desired;

@@ -80,6 +80,8 @@ pub enum RemoveReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepReason {
     UpToDate,
+    /// Created by someone else (e.g. `docker-compose up`) but running what the project asks.
+    Adopted,
     /// The configuration changed but `--no-recreate` was given.
     NoRecreate,
 }
@@ -200,6 +202,11 @@ impl fmt::Display for Step {
             },
             Step::Keep { container, reason } => match reason {
                 KeepReason::UpToDate => write!(f, "keep container {} (up to date)", container.name),
+                KeepReason::Adopted => write!(
+                    f,
+                    "keep container {} (adopted: it matches the project)",
+                    container.name
+                ),
                 KeepReason::NoRecreate => write!(
                     f,
                     "keep container {} (config changed, kept by --no-recreate)",
@@ -482,9 +489,13 @@ fn service_steps(
             out.activates = true;
             continue;
         };
+        let adopted = c.hash.is_none()
+            && c.observed
+                .is_some_and(|o| crate::adopt::matches(spec, o).is_ok());
         let recreate = match c.hash {
             _ if opts.no_recreate => None,
             _ if opts.force_recreate => Some(RecreateReason::Forced),
+            None if adopted => None,
             None => Some(RecreateReason::NotCreatedByBerth),
             Some(h) if h != ds.config_hash => Some(RecreateReason::ConfigChanged),
             Some(_) => None,
@@ -513,14 +524,16 @@ fn service_steps(
             out.activates = true;
             out.changed = true;
         } else {
-            let stale = c.hash != Some(ds.config_hash.as_str());
+            let reason = if adopted {
+                KeepReason::Adopted
+            } else if c.hash == Some(ds.config_hash.as_str()) {
+                KeepReason::UpToDate
+            } else {
+                KeepReason::NoRecreate
+            };
             out.steps.push(Step::Keep {
                 container: cref,
-                reason: if stale {
-                    KeepReason::NoRecreate
-                } else {
-                    KeepReason::UpToDate
-                },
+                reason,
             });
         }
     }

@@ -349,6 +349,7 @@ volumes:
         ],
         volumes: vec![],
         containers: vec![],
+        observed: BTreeMap::new(),
     };
     assert_eq!(
         plan(&d, &a, &PlanOptions::default()).unwrap_err().to_string(),

@@ -151,9 +151,21 @@ pub fn actual(s: &Session) -> Result<Actual, CliError> {
             .into_iter()
             .map(|v| ResourceSummary::new(v.name, v.labels))
             .collect();
+    // Containers berth did not create (e.g. from `docker-compose up`) are read back, so the
+    // planner can adopt the ones that already run what the project asks for.
+    let mut observed = BTreeMap::new();
+    for c in containers
+        .iter()
+        .filter(|c| !c.labels.contains_key(berth_deploy::labels::CONFIG_HASH))
+    {
+        if let Some(o) = s.rt.block_on(s.engine.observe_container(&c.id))? {
+            observed.insert(c.id.clone(), o);
+        }
+    }
     Ok(Actual {
         containers,
         networks,
         volumes,
+        observed,
     })
 }

@@ -116,6 +116,7 @@ pub fn converged(d: &Desired) -> Actual {
             .map(|v| ResourceSummary::new(v.name.clone(), v.labels.clone()))
             .collect(),
         containers: Vec::new(),
+        observed: Default::default(),
     };
     for name in &d.external_networks {
         a.networks
