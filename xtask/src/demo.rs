@@ -7,7 +7,6 @@
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 fn step(title: &str) {
     println!("\n==> {title}");
@@ -72,75 +71,53 @@ pub fn run(root: &Path) -> Result<()> {
         println!("  {line}");
     }
 
-    step("the stack's images run on this engine (no registry involved)");
-    let name = format!("berth-demo-{}", std::process::id());
-    let _guard = Cleanup(name.clone());
-    crate::cmd::run(Command::new("docker").args([
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "-p",
-        "127.0.0.1::8080",
-        "-e",
-        "APP_VERSION=demo-v1",
-        "--health-interval",
-        "1s",
-        "berth/testapp:latest",
-    ]))?;
-    let started = Instant::now();
-    loop {
-        let health = crate::cmd::output(Command::new("docker").args([
-            "inspect",
-            "-f",
-            "{{.State.Health.Status}}",
-            &name,
-        ]))?;
-        if health.trim() == "healthy" {
-            break;
+    step("berth up -d --wait: the example stack converges, in dependency order, healthy");
+    let project = format!("berth-demo-{}", std::process::id());
+    let _guard = Down(root.to_path_buf(), shop.clone(), project.clone());
+    let show = |out: std::process::Output| -> Result<()> {
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        if !out.status.success() {
+            bail!("{}", String::from_utf8_lossy(&out.stderr));
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("testapp did not become healthy within 30s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let port = crate::cmd::output(Command::new("docker").args(["port", &name, "8080/tcp"]))?;
-    let addr = port.lines().next().unwrap_or_default().trim().to_string();
-    println!(
-        "  testapp healthy after {:.1}s at {addr}",
-        started.elapsed().as_secs_f64()
-    );
-    println!("  GET / -> {}", get(&addr, "/")?);
-    println!("  GET /up -> {}", get(&addr, "/up")?);
-    println!("\nberth up, deploy, proxy and backups arrive with the next issues; `berth --help` lists what is here.");
+        Ok(())
+    };
+    show(berth(root, &["-p", &project, "up", "-d", "--wait"], &shop)?)?;
+    step("berth ps");
+    show(berth(root, &["-p", &project, "ps"], &shop)?)?;
+    step("berth up again with nothing changed: no container is touched");
+    show(berth(
+        root,
+        &["-p", &project, "up", "-d", "--dry-run"],
+        &shop,
+    )?)?;
+    step("APP_VERSION=v2 berth up -d --wait: web and worker use it and are recreated; db is untouched");
+    let out = Command::new(root.join("target/debug/berth"))
+        .args(["-p", &project, "up", "-d", "--wait"])
+        .env("APP_VERSION", "v2")
+        .current_dir(&shop)
+        .output()?;
+    show(out)?;
+    step("berth exec -T web /testapp health (exit code of the command)");
+    let out = berth(
+        root,
+        &["-p", &project, "exec", "-T", "web", "/testapp", "health"],
+        &shop,
+    )?;
+    println!("  exit code {}", out.status.code().unwrap_or(-1));
+    step("berth down -v: everything the project created is removed");
+    show(berth(root, &["-p", &project, "down", "-v"], &shop)?)?;
+    println!("\nzero-downtime deploys, the proxy and backups arrive with the next issues; `berth --help` lists what is here.");
     Ok(())
 }
 
-/// A minimal HTTP/1.1 GET over a real socket; the demo needs no HTTP client crate.
-fn get(addr: &str, path: &str) -> Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let status = buf.lines().next().unwrap_or_default().to_string();
-    let body = buf
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    Ok(format!("{status} {body:?}"))
-}
+/// Takes the demo stack down even when a step failed.
+struct Down(std::path::PathBuf, std::path::PathBuf, String);
 
-struct Cleanup(String);
-
-impl Drop for Cleanup {
+impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        let _ = Command::new(self.0.join("target/debug/berth"))
+            .args(["-p", &self.2, "down", "-v"])
+            .current_dir(&self.1)
+            .output();
     }
 }
