@@ -68,7 +68,7 @@ pub enum Command {
     Systemd(SystemdArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct UpArgs {
     /// Return once the containers are started (berth never attaches; kept for Compose habits)
     #[arg(short = 'd', long)]
@@ -91,6 +91,10 @@ pub struct UpArgs {
     /// Seconds to wait for a container to stop before killing it
     #[arg(short = 't', long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// After the services are up (and healthy), stay in the foreground and apply the
+    /// services' `develop.watch` rules to file changes until Ctrl-C
+    #[arg(long, conflicts_with = "dry_run")]
+    pub watch: bool,
     /// Services to bring up (default: all); their dependencies come too
     pub services: Vec<String>,
 }

@@ -19,6 +19,7 @@ pub mod order;
 pub mod plan;
 pub mod systemd;
 pub mod units;
+pub mod watch;
 
 pub use actual::{Actual, ResourceSummary};
 pub use desired::{desired_state, Context, Desired, DesiredDependency, DesiredService};
@@ -26,3 +27,6 @@ pub use error::PlanError;
 pub use execute::{execute, Event, ExecuteError, ExecuteOptions};
 pub use order::DependencyGraph;
 pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
+pub use watch::{
+    plan_batch, watch_rules, Change, ServiceActions, WatchAction, WatchError, WatchRule,
+};

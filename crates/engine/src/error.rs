@@ -41,6 +41,14 @@ pub enum EngineError {
     #[error("cannot read the build context {path}: {reason}; check that the directory exists and is readable")]
     BuildContext { path: String, reason: String },
 
+    /// A host file to be copied into a container could not be read.
+    #[error("cannot copy {path} into the container: {reason}; check that the file exists and is readable")]
+    CopySource { path: String, reason: String },
+
+    /// Paths could not be deleted inside a container (no `rm` in the image, or `rm` failed).
+    #[error("cannot delete files in container {container}: {reason}; restart or rebuild the service to drop them")]
+    CannotDelete { container: String, reason: String },
+
     /// Copying bytes between the caller and a container (exec, attach) failed.
     #[error("the connection to container {container} broke: {reason}; try again")]
     Stream { container: String, reason: String },

@@ -6,6 +6,7 @@
 mod build;
 mod connect;
 mod container;
+mod copy;
 mod dockerignore;
 mod error;
 mod exec;

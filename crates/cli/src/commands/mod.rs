@@ -12,6 +12,7 @@ mod session;
 mod systemd;
 mod up;
 mod version;
+mod watch;
 
 use crate::args::{Cli, Command, ProjectArgs};
 use crate::exit;

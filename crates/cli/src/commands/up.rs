@@ -15,6 +15,15 @@ use std::time::Instant;
 pub fn run(p: &ProjectArgs, a: &UpArgs) -> Result<(), CliError> {
     let s = Session::open(p)?;
     s.check_services(&a.services)?;
+    if a.watch {
+        return super::watch::run(&s, a);
+    }
+    converge(&s, a)
+}
+
+/// Brings the selected services to the desired state: the whole of `berth up` once the
+/// project is loaded. `--watch` calls it again to rebuild one service.
+pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
     let mut ctx = Context {
         working_dir: s.loaded.project_dir.clone(),
         config_files: s.loaded.files.clone(),
@@ -30,9 +39,9 @@ pub fn run(p: &ProjectArgs, a: &UpArgs) -> Result<(), CliError> {
 
     // Images: build what has `build:` and is missing (or everything with --build); then every
     // image must be on the engine, since there is no registry to pull from.
-    ctx.image_ids = images(&s, &first, a, &progress)?;
+    ctx.image_ids = images(s, &first, a, &progress)?;
     let desired = desired_state(&s.loaded.project, &ctx)?;
-    let actual = actual(&s)?;
+    let actual = actual(s)?;
     let the_plan = plan(
         &desired,
         &actual,
