@@ -44,6 +44,9 @@ pub enum ExecuteError {
     },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The caller cancelled (Ctrl-C); what was half done has been put back.
+    #[error("interrupted; run the command again to converge")]
+    Interrupted,
 }
 
 /// Options of one execution.
@@ -75,8 +78,28 @@ pub async fn execute(
     opts: &ExecuteOptions,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), ExecuteError> {
+    execute_until(engine, desired, plan, opts, on, std::future::pending()).await
+}
+
+/// Like [`execute`], but stops when `cancel` completes (Ctrl-C). The step in flight is
+/// abandoned and every container renamed aside is put back, exactly as when a step fails, so
+/// an interrupted `up` leaves the services that ran before running; rerunning converges.
+pub async fn execute_until(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ExecuteOptions,
+    on: &(dyn Fn(Event) + Sync),
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<(), ExecuteError> {
     let mut aside: Vec<KeptAside> = Vec::new();
-    let result = run_steps(engine, desired, plan, opts, on, &mut aside).await;
+    let result = {
+        let steps = run_steps(engine, desired, plan, opts, on, &mut aside);
+        tokio::select! {
+            r = steps => r,
+            () = cancel => Err(ExecuteError::Interrupted),
+        }
+    };
     match result {
         Ok(()) => {
             for old in aside {
@@ -88,7 +111,7 @@ pub async fn execute(
         Err(e) => {
             let failed = match &e {
                 ExecuteError::Service { service, .. } => Some(service.clone()),
-                ExecuteError::Engine(_) => None,
+                ExecuteError::Engine(_) | ExecuteError::Interrupted => None,
             };
             for old in aside {
                 if failed.is_none() || failed.as_deref() == Some(old.service.as_str()) {
@@ -135,15 +158,18 @@ async fn run_steps(
             }
             Step::Start { service, name } => start(engine, service, name).await?,
             Step::Recreate { old, spec, .. } => {
-                engine.stop_container(&old.id, spec.stop_timeout).await?;
-                let aside_name =
-                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
-                engine.rename_container(&old.id, &aside_name).await?;
+                // Recorded before the stop and rename: when either is interrupted or fails
+                // half way, the rollback still renames it back and starts it (both harmless
+                // when they had not happened yet).
                 aside.push(KeptAside {
                     service: old.service.clone(),
                     id: old.id.clone(),
                     name: old.name.clone(),
                 });
+                engine.stop_container(&old.id, spec.stop_timeout).await?;
+                let aside_name =
+                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
+                engine.rename_container(&old.id, &aside_name).await?;
                 engine
                     .create_container(spec)
                     .await
