@@ -10,7 +10,7 @@ use crate::desired::{Condition, Desired};
 use crate::labels;
 use crate::plan::{Plan, RemoveReason, Step};
 use berth_engine::{ContainerSummary, Engine, EngineError, HealthOutcome};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the executor reports while it works, for the CLI to show.
 #[derive(Debug, Clone)]
@@ -57,7 +57,8 @@ pub struct ExecuteOptions {
     /// After the plan, wait until these services are healthy (or running without a
     /// healthcheck), each within its own deadline (`up --wait`).
     pub wait_for: Vec<String>,
-    /// After the plan, make sure these services did not exit at once (`up` without `--wait`).
+    /// After the plan, make sure these services did not exit at once (`up` without `--wait`);
+    /// only containers the plan started are watched.
     pub settle_check: Vec<String>,
 }
 
@@ -133,6 +134,8 @@ async fn run_steps(
     on: &(dyn Fn(Event) + Sync),
     aside: &mut Vec<KeptAside>,
 ) -> Result<(), ExecuteError> {
+    // When the last container was started, for the settle check.
+    let mut last_start = None;
     for step in &plan.steps {
         if let Step::Warn(w) = step {
             on(Event::Warning(w.clone()));
@@ -156,7 +159,10 @@ async fn run_steps(
                     .await
                     .map_err(|e| service_error(service, e, vec![]))?;
             }
-            Step::Start { service, name } => start(engine, service, name).await?,
+            Step::Start { service, name } => {
+                start(engine, service, name).await?;
+                last_start = Some(Instant::now());
+            }
             Step::Recreate { old, spec, .. } => {
                 // Recorded before the stop and rename: when either is interrupted or fails
                 // half way, the rollback still renames it back and starts it (both harmless
@@ -175,11 +181,13 @@ async fn run_steps(
                     .await
                     .map_err(|e| service_error(&old.service, e, vec![]))?;
                 start(engine, &old.service, &spec.name).await?;
+                last_start = Some(Instant::now());
             }
             Step::Restart {
                 container, timeout, ..
             } => {
                 engine.restart_container(&container.id, *timeout).await?;
+                last_start = Some(Instant::now());
             }
             Step::Stop { container, timeout } => {
                 engine.stop_container(&container.id, *timeout).await?;
@@ -212,12 +220,47 @@ async fn run_steps(
         let deadline = desired.service(service).map(|s| s.health_deadline);
         wait_service(engine, desired, service, Condition::Healthy, deadline, on).await?;
     }
-    for service in &opts.settle_check {
-        if opts.wait_for.contains(service) {
-            continue;
-        }
+    settle(engine, desired, plan, opts, last_start).await
+}
+
+/// Makes sure the containers this run started did not exit right away: they are polled
+/// together until [`SETTLE`] has passed since the last start. Containers that were kept as
+/// they were are not watched, so a `berth up` with nothing to do returns at once.
+async fn settle(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ExecuteOptions,
+    last_start: Option<Instant>,
+) -> Result<(), ExecuteError> {
+    let Some(last_start) = last_start else {
+        return Ok(());
+    };
+    let mut watched: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Start { service, .. } => Some(service.as_str()),
+            Step::Recreate { old, .. } => Some(old.service.as_str()),
+            Step::Restart { container, .. } => Some(container.service.as_str()),
+            _ => None,
+        })
+        .filter(|s| {
+            opts.settle_check.iter().any(|c| c == s) && !opts.wait_for.iter().any(|w| w == s)
+        })
+        .collect();
+    watched.sort_unstable();
+    watched.dedup();
+    let mut containers = Vec::new();
+    for service in watched {
         for c in service_containers(engine, &desired.project, service).await? {
-            if let HealthOutcome::Exited(code) = engine.wait_healthy(&c.id, SETTLE).await? {
+            containers.push((service.to_string(), c));
+        }
+    }
+    loop {
+        for (service, c) in &containers {
+            // A zero deadline makes this a single look at the container's state.
+            if let HealthOutcome::Exited(code) = engine.wait_healthy(&c.id, Duration::ZERO).await? {
                 let logs = engine.last_log_lines(&c.id, 20).await.unwrap_or_default();
                 return Err(ExecuteError::Service {
                     service: service.clone(),
@@ -229,8 +272,11 @@ async fn run_steps(
                 });
             }
         }
+        if last_start.elapsed() >= SETTLE || containers.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
 }
 
 async fn start(engine: &Engine, service: &str, name: &str) -> Result<(), ExecuteError> {
