@@ -142,7 +142,7 @@ fn build_failure_names_the_service_and_the_step() {
     );
     let bad = BASE.replace(
         "      APP_VERSION: v1\n",
-        &format!("      APP_VERSION: v1\n    build: ./bad\n"),
+        "      APP_VERSION: v1\n    build: ./bad\n",
     );
     let bad = bad.replacen(
         "  web:\n    image: berth/testapp:latest",
