@@ -28,7 +28,9 @@ tasks:
                           (skipped when an image with the same content key exists)
   demo                    a live demo of berth on the local Docker Engine
   bench config [N]        berth config vs docker-compose config on a generated N-service
-                          project (default 2000), measured in the same run";
+                          project (default 2000), measured in the same run
+  bench up [N]            berth up -d vs docker-compose up -d on a generated N-service
+                          testapp stack (default 10): from nothing and no-op, 3 rounds";
 
 fn main() {
     if let Err(err) = run() {
@@ -50,6 +52,8 @@ fn run() -> Result<()> {
         ["demo"] => demo::run(&workspace_root()),
         ["bench", "config"] => bench::config(&workspace_root(), 2000, 5),
         ["bench", "config", n] => bench::config(&workspace_root(), n.parse()?, 5),
+        ["bench", "up"] => bench::up(&workspace_root(), 10, 3),
+        ["bench", "up", n] => bench::up(&workspace_root(), n.parse()?, 3),
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(())

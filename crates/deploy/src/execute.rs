@@ -10,7 +10,7 @@ use crate::desired::{Condition, Desired};
 use crate::labels;
 use crate::plan::{Plan, RemoveReason, Step};
 use berth_engine::{ContainerSummary, Engine, EngineError, HealthOutcome};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the executor reports while it works, for the CLI to show.
 #[derive(Debug, Clone)]
@@ -44,6 +44,9 @@ pub enum ExecuteError {
     },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The caller cancelled (Ctrl-C); what was half done has been put back.
+    #[error("interrupted; run the command again to converge")]
+    Interrupted,
 }
 
 /// Options of one execution.
@@ -54,7 +57,8 @@ pub struct ExecuteOptions {
     /// After the plan, wait until these services are healthy (or running without a
     /// healthcheck), each within its own deadline (`up --wait`).
     pub wait_for: Vec<String>,
-    /// After the plan, make sure these services did not exit at once (`up` without `--wait`).
+    /// After the plan, make sure these services did not exit at once (`up` without `--wait`);
+    /// only containers the plan started are watched.
     pub settle_check: Vec<String>,
 }
 
@@ -75,8 +79,28 @@ pub async fn execute(
     opts: &ExecuteOptions,
     on: &(dyn Fn(Event) + Sync),
 ) -> Result<(), ExecuteError> {
+    execute_until(engine, desired, plan, opts, on, std::future::pending()).await
+}
+
+/// Like [`execute`], but stops when `cancel` completes (Ctrl-C). The step in flight is
+/// abandoned and every container renamed aside is put back, exactly as when a step fails, so
+/// an interrupted `up` leaves the services that ran before running; rerunning converges.
+pub async fn execute_until(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ExecuteOptions,
+    on: &(dyn Fn(Event) + Sync),
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<(), ExecuteError> {
     let mut aside: Vec<KeptAside> = Vec::new();
-    let result = run_steps(engine, desired, plan, opts, on, &mut aside).await;
+    let result = {
+        let steps = run_steps(engine, desired, plan, opts, on, &mut aside);
+        tokio::select! {
+            r = steps => r,
+            () = cancel => Err(ExecuteError::Interrupted),
+        }
+    };
     match result {
         Ok(()) => {
             for old in aside {
@@ -88,7 +112,7 @@ pub async fn execute(
         Err(e) => {
             let failed = match &e {
                 ExecuteError::Service { service, .. } => Some(service.clone()),
-                ExecuteError::Engine(_) => None,
+                ExecuteError::Engine(_) | ExecuteError::Interrupted => None,
             };
             for old in aside {
                 if failed.is_none() || failed.as_deref() == Some(old.service.as_str()) {
@@ -110,6 +134,8 @@ async fn run_steps(
     on: &(dyn Fn(Event) + Sync),
     aside: &mut Vec<KeptAside>,
 ) -> Result<(), ExecuteError> {
+    // When the last container was started, for the settle check.
+    let mut last_start = None;
     for step in &plan.steps {
         if let Step::Warn(w) = step {
             on(Event::Warning(w.clone()));
@@ -133,27 +159,35 @@ async fn run_steps(
                     .await
                     .map_err(|e| service_error(service, e, vec![]))?;
             }
-            Step::Start { service, name } => start(engine, service, name).await?,
+            Step::Start { service, name } => {
+                start(engine, service, name).await?;
+                last_start = Some(Instant::now());
+            }
             Step::Recreate { old, spec, .. } => {
-                engine.stop_container(&old.id, spec.stop_timeout).await?;
-                let aside_name =
-                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
-                engine.rename_container(&old.id, &aside_name).await?;
+                // Recorded before the stop and rename: when either is interrupted or fails
+                // half way, the rollback still renames it back and starts it (both harmless
+                // when they had not happened yet).
                 aside.push(KeptAside {
                     service: old.service.clone(),
                     id: old.id.clone(),
                     name: old.name.clone(),
                 });
+                engine.stop_container(&old.id, spec.stop_timeout).await?;
+                let aside_name =
+                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
+                engine.rename_container(&old.id, &aside_name).await?;
                 engine
                     .create_container(spec)
                     .await
                     .map_err(|e| service_error(&old.service, e, vec![]))?;
                 start(engine, &old.service, &spec.name).await?;
+                last_start = Some(Instant::now());
             }
             Step::Restart {
                 container, timeout, ..
             } => {
                 engine.restart_container(&container.id, *timeout).await?;
+                last_start = Some(Instant::now());
             }
             Step::Stop { container, timeout } => {
                 engine.stop_container(&container.id, *timeout).await?;
@@ -186,12 +220,47 @@ async fn run_steps(
         let deadline = desired.service(service).map(|s| s.health_deadline);
         wait_service(engine, desired, service, Condition::Healthy, deadline, on).await?;
     }
-    for service in &opts.settle_check {
-        if opts.wait_for.contains(service) {
-            continue;
-        }
+    settle(engine, desired, plan, opts, last_start).await
+}
+
+/// Makes sure the containers this run started did not exit right away: they are polled
+/// together until [`SETTLE`] has passed since the last start. Containers that were kept as
+/// they were are not watched, so a `berth up` with nothing to do returns at once.
+async fn settle(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ExecuteOptions,
+    last_start: Option<Instant>,
+) -> Result<(), ExecuteError> {
+    let Some(last_start) = last_start else {
+        return Ok(());
+    };
+    let mut watched: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Start { service, .. } => Some(service.as_str()),
+            Step::Recreate { old, .. } => Some(old.service.as_str()),
+            Step::Restart { container, .. } => Some(container.service.as_str()),
+            _ => None,
+        })
+        .filter(|s| {
+            opts.settle_check.iter().any(|c| c == s) && !opts.wait_for.iter().any(|w| w == s)
+        })
+        .collect();
+    watched.sort_unstable();
+    watched.dedup();
+    let mut containers = Vec::new();
+    for service in watched {
         for c in service_containers(engine, &desired.project, service).await? {
-            if let HealthOutcome::Exited(code) = engine.wait_healthy(&c.id, SETTLE).await? {
+            containers.push((service.to_string(), c));
+        }
+    }
+    loop {
+        for (service, c) in &containers {
+            // A zero deadline makes this a single look at the container's state.
+            if let HealthOutcome::Exited(code) = engine.wait_healthy(&c.id, Duration::ZERO).await? {
                 let logs = engine.last_log_lines(&c.id, 20).await.unwrap_or_default();
                 return Err(ExecuteError::Service {
                     service: service.clone(),
@@ -203,8 +272,11 @@ async fn run_steps(
                 });
             }
         }
+        if last_start.elapsed() >= SETTLE || containers.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
 }
 
 async fn start(engine: &Engine, service: &str, name: &str) -> Result<(), ExecuteError> {

@@ -24,7 +24,7 @@ pub mod watch;
 pub use actual::{Actual, ResourceSummary};
 pub use desired::{desired_state, Context, Desired, DesiredDependency, DesiredService};
 pub use error::PlanError;
-pub use execute::{execute, Event, ExecuteError, ExecuteOptions};
+pub use execute::{execute, execute_until, Event, ExecuteError, ExecuteOptions};
 pub use order::DependencyGraph;
 pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
 pub use watch::{

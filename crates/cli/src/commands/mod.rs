@@ -48,11 +48,13 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Interrupted | CliError::Execute(berth_deploy::ExecuteError::Interrupted) => {
+                130
+            }
             CliError::Load(_) | CliError::Usage(_) | CliError::Plan(_) => exit::USAGE,
             CliError::Engine(_) | CliError::Io(_) | CliError::Failed(_) | CliError::Execute(_) => {
                 exit::FAILURE
             }
-            CliError::Interrupted => 130,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::CliError;
 use crate::args::{ProjectArgs, UpArgs};
 use crate::progress::Progress;
 use berth_deploy::{
-    desired_state, execute, plan, Actual, Context, Desired, ExecuteOptions, PlanOptions,
+    desired_state, execute_until, plan, Actual, Context, Desired, ExecuteOptions, PlanOptions,
     ResourceSummary,
 };
 use std::collections::BTreeMap;
@@ -67,16 +67,23 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
     };
     let started = Instant::now();
     let on = |e| progress.event(e);
-    let result = s.rt.block_on(async {
-        tokio::select! {
-            r = execute(&s.engine, &desired, &the_plan, &opts, &on) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
+    // Ctrl-C is handed to the executor rather than dropping it, so it can put back what the
+    // interrupted step had half done.
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let result = s.rt.block_on(execute_until(
+        &s.engine,
+        &desired,
+        &the_plan,
+        &opts,
+        &on,
+        interrupted,
+    ));
     progress.finish();
     match result {
-        None => Err(CliError::Interrupted),
-        Some(Ok(())) => {
+        Err(berth_deploy::ExecuteError::Interrupted) => Err(CliError::Interrupted),
+        Ok(()) => {
             if the_plan.is_noop() && !a.wait {
                 println!("{}: up to date", s.project());
             } else {
@@ -88,7 +95,7 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Some(Err(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 
