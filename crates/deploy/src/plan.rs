@@ -86,7 +86,9 @@ pub enum KeepReason {
     NoRecreate,
 }
 
-/// One thing to do. Steps run in order; each one assumes the previous ones succeeded.
+/// One thing to do. Steps are listed in order, and each one assumes the previous ones of its
+/// service, level and resources succeeded; the executor runs steps of independent services
+/// concurrently (see `execute::batches`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     CreateNetwork(NetworkSpec),
