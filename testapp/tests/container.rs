@@ -1,6 +1,6 @@
 //! testapp's behaviour, checked over real sockets against the `berth/testapp` image.
 //!
-//! These tests need a running Docker Engine and fail (they never skip) without one.
+//! These tests need a running Docker Engine and fail without one.
 
 use std::net::SocketAddr;
 use std::thread;

@@ -1,4 +1,4 @@
-//! Talks to the real Docker Engine of the machine. These tests fail, rather than skip,
+//! Talks to the real Docker Engine of the machine. These tests fail
 //! when no engine is running: a green run must mean the engine code was exercised.
 
 use berth_engine::{Engine, EngineError};

@@ -1,6 +1,6 @@
 //! The `berth/postgres:15` test image: initialises from the POSTGRES_* variables, accepts a
 //! password-authenticated TCP connection from the host, and keeps data in a named volume
-//! across containers. Needs a running Docker Engine; fails (never skips) without one.
+//! across containers. Needs a running Docker Engine; fails without one.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Shared set-up for the engine's Docker tests. They fail, never skip, without an engine.
+//! Shared set-up for the engine's Docker tests. Without an engine they fail.
 
 #![allow(dead_code)]
 
