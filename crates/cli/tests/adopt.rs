@@ -2,8 +2,8 @@
 //! recreating anything when nothing differs, and recreated when something does (issue #3).
 
 mod harness;
-use berth_test_support::{docker, docker_output, ensure_test_images};
-use harness::Berth;
+use berth_test_support::{docker, ensure_test_images};
+use harness::{Berth, ProjectGuard};
 use std::process::Command;
 
 const STACK: &str = r#"
@@ -18,24 +18,6 @@ services:
 volumes:
   data: {}
 "#;
-
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=com.docker.compose.project={}", self.0);
-        let ids = docker_output(&["ps", "-aq", "--filter", &label]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = docker_output(&["rm", "-f", "-v", id]);
-        }
-        for kind in ["network", "volume"] {
-            let out = docker_output(&[kind, "ls", "-q", "--filter", &label]);
-            for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = docker_output(&[kind, "rm", name]);
-            }
-        }
-    }
-}
 
 fn web_ids(project: &str) -> Vec<String> {
     docker(&[
@@ -63,7 +45,7 @@ fn a_docker_compose_stack_is_adopted_without_recreation() {
         .port();
     let stack = STACK.replace("PORT", &port.to_string());
     let stack = stack.as_str();
-    let _cleanup = Cleanup(project.clone());
+    let _cleanup = ProjectGuard(project.clone());
     let b = Berth::project(&[("compose.yaml", stack)]);
     let status = Command::new("docker-compose")
         .args(["-p", &project, "up", "-d"])

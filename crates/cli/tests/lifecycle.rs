@@ -2,7 +2,7 @@
 
 mod harness;
 use berth_test_support::{docker, docker_output, ensure_test_images, unique_name};
-use harness::Berth;
+use harness::{Berth, ProjectGuard};
 
 /// A seed-like stack: web x2 with a healthcheck, Postgres with a named volume, and a worker
 /// that waits for the database to be healthy.
@@ -34,25 +34,6 @@ services:
 volumes:
   pgdata: {}
 "#;
-
-/// Removes everything labelled with the project when the test ends, pass or fail.
-struct ProjectGuard(String);
-
-impl Drop for ProjectGuard {
-    fn drop(&mut self) {
-        let label = format!("label=com.docker.compose.project={}", self.0);
-        let ids = docker_output(&["ps", "-aq", "--filter", &label]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = docker_output(&["rm", "-f", "-v", id]);
-        }
-        for (kind, fmt) in [("network", "{{.Name}}"), ("volume", "{{.Name}}")] {
-            let out = docker_output(&[kind, "ls", "-q", "--filter", &label, "--format", fmt]);
-            for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = docker_output(&[kind, "rm", name]);
-            }
-        }
-    }
-}
 
 fn ids(project: &str, service: &str) -> Vec<String> {
     let mut v: Vec<String> = docker(&[

@@ -7,6 +7,7 @@
 mod harness;
 use berth_test_support::{docker, docker_output, ensure_test_images, unique_name, wait_for};
 use harness::Berth;
+use harness::ProjectGuard;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -22,25 +23,6 @@ services:
       interval: 1s
       retries: 10
 "#;
-
-/// Removes everything labelled with the project when the test ends, pass or fail.
-struct ProjectGuard(String);
-
-impl Drop for ProjectGuard {
-    fn drop(&mut self) {
-        let label = format!("label=com.docker.compose.project={}", self.0);
-        let ids = docker_output(&["ps", "-aq", "--filter", &label]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = docker_output(&["rm", "-f", "-v", id]);
-        }
-        for kind in ["network", "volume"] {
-            let out = docker_output(&[kind, "ls", "-q", "--filter", &label]);
-            for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = docker_output(&[kind, "rm", name]);
-            }
-        }
-    }
-}
 
 /// A `berth up --watch` running in the background; killed when dropped if still running.
 struct Watching {
