@@ -3,8 +3,8 @@
 use crate::duration::{self, GoDuration};
 use crate::error::Problem;
 use crate::node::{Kind, Node};
-use crate::normalize::edit_distance;
 use crate::source::SourceMap;
+use crate::suggest::nearest;
 
 /// Top-level `x-berth`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,13 +92,8 @@ impl P<'_> {
             if known.contains(&k.as_str()) || k.starts_with("x-") {
                 out.push((k.as_str(), &e.value));
             } else {
-                let close = known
-                    .iter()
-                    .map(|c| (edit_distance(k, c), *c))
-                    .filter(|(d, _)| *d <= 2)
-                    .min();
-                let help = match close {
-                    Some((_, c)) => format!("did you mean `{c}`?"),
+                let help = match nearest(k, known.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
                     None => format!("known keys: {}", known.join(", ")),
                 };
                 self.problems.push(

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod schema;
 pub mod shell;
 pub mod source;
+pub mod suggest;
 pub mod yaml;
 
 pub use error::{LoadError, Problem};

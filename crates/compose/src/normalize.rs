@@ -1176,13 +1176,8 @@ fn int_node(v: &Node) -> Node {
 /// "did you mean `x`?" for the closest name, or the list of names when none is close.
 pub fn suggest<'a>(wrong: &str, known: impl Iterator<Item = &'a String>) -> String {
     let known: Vec<&String> = known.collect();
-    let best = known
-        .iter()
-        .map(|k| (edit_distance(wrong, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min();
-    match best {
-        Some((_, k)) => format!("did you mean `{k}`?"),
+    match crate::suggest::nearest(wrong, known.iter().map(|k| k.as_str())) {
+        Some(k) => format!("did you mean `{k}`?"),
         None if known.is_empty() => "no services are defined".into(),
         None => format!(
             "defined services: {}",
@@ -1193,19 +1188,4 @@ pub fn suggest<'a>(wrong: &str, known: impl Iterator<Item = &'a String>) -> Stri
                 .join(", ")
         ),
     }
-}
-
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

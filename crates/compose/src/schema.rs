@@ -1015,22 +1015,6 @@ fn name_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Levenshtein distance over chars, for "did you mean" suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 /// The closest candidate within edit distance 2 (and closer than the word's own length, so
 /// that `ab` does not suggest `cd`). Case-only differences win.
 fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
@@ -1039,7 +1023,7 @@ fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str> + Clone) ->
     }
     let lower = word.to_ascii_lowercase();
     let (d, best) = candidates
-        .map(|c| (edit_distance(&lower, c), c))
+        .map(|c| (crate::suggest::edit_distance(&lower, c), c))
         .min_by_key(|&(d, _)| d)?;
     (d <= 2 && d < word.chars().count()).then_some(best)
 }
@@ -1511,6 +1495,6 @@ mod tests {
         assert_eq!(closest("pots", keys.iter().copied()), Some("ports"));
         assert_eq!(closest("Image", keys.iter().copied()), Some("image"));
         assert_eq!(closest("zz", keys.iter().copied()), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::suggest::edit_distance("kitten", "sitting"), 3);
     }
 }
