@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod args;
+pub mod atomic;
 pub mod commands;
 pub mod exit;
 pub mod progress;

@@ -37,7 +37,7 @@ pub fn run(p: &ProjectArgs, a: &ConfigArgs) -> Result<(), CliError> {
         }
     };
     match &a.output {
-        Some(path) => write_atomic(path, text.as_bytes())
+        Some(path) => crate::atomic::write(path, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display()))),
         None => {
             let mut out = std::io::stdout().lock();
@@ -46,33 +46,4 @@ pub fn run(p: &ProjectArgs, a: &ConfigArgs) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-/// Temp file in the same directory, fsync, rename: readers see the old file or the new one.
-fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

@@ -3,7 +3,6 @@
 use super::{load_options, CliError};
 use crate::args::{ProjectArgs, SystemdArgs};
 use berth_deploy::systemd::{unit, unit_name, UnitOptions};
-use std::io::Write;
 use std::path::PathBuf;
 
 pub fn run(p: &ProjectArgs, a: &SystemdArgs) -> Result<(), CliError> {
@@ -38,7 +37,7 @@ pub fn run(p: &ProjectArgs, a: &SystemdArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let name = unit_name(&loaded.project.name);
     let path = dir.join(&name);
-    write_atomic(&path, text.as_bytes())
+    crate::atomic::write(&path, text.as_bytes())
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     let mut systemctl = std::process::Command::new("systemctl");
@@ -71,12 +70,4 @@ pub fn run(p: &ProjectArgs, a: &SystemdArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
