@@ -52,17 +52,13 @@ fn median(v: &[Duration]) -> Duration {
 }
 
 pub fn config(root: &Path, services: usize, runs: usize) -> Result<()> {
-    crate::cmd::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--locked", "-p", "berth-cli"])
-            .current_dir(root),
-    )?;
-    let berth = root.join("target/release/berth");
+    let berth = release_berth(root)?;
     let dir = tempfile::tempdir()?;
     let project = dir.path().join("bench");
     std::fs::create_dir_all(&project)?;
-    std::fs::write(project.join("compose.yaml"), generate(services))?;
-    let lines = generate(services).lines().count();
+    let text = generate(services);
+    std::fs::write(project.join("compose.yaml"), &text)?;
+    let lines = text.lines().count();
 
     let berth_times = time_runs(runs, || {
         let mut c = Command::new(&berth);
@@ -155,12 +151,7 @@ fn timed(mut cmd: Command) -> Result<Duration> {
 /// then with nothing to do, in the same run; `down -v` between rounds is not timed.
 pub fn up(root: &Path, services: usize, rounds: usize) -> Result<()> {
     crate::test_images(false)?;
-    crate::cmd::run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--locked", "-p", "berth-cli"])
-            .current_dir(root),
-    )?;
-    let berth = root.join("target/release/berth");
+    let berth = release_berth(root)?;
     let dir = tempfile::tempdir()?;
     let project = dir.path().join("benchup");
     std::fs::create_dir_all(&project)?;
@@ -218,4 +209,14 @@ pub fn up(root: &Path, services: usize, rounds: usize) -> Result<()> {
     line("from nothing", &b_cold, &c_cold);
     line("no-op", &b_noop, &c_noop);
     Ok(())
+}
+
+/// Builds berth in release mode (benchmarks never time a debug build) and returns its path.
+fn release_berth(root: &Path) -> Result<std::path::PathBuf> {
+    crate::cmd::run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked", "-p", "berth-cli"])
+            .current_dir(root),
+    )?;
+    Ok(root.join("target/release/berth"))
 }

@@ -119,12 +119,7 @@ pub fn network(
     key: &str,
     user: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
-    let mut l = user.clone();
-    l.insert(PROJECT.into(), project.into());
-    l.insert(COMPOSE_PROJECT.into(), project.into());
-    l.insert(COMPOSE_NETWORK.into(), key.into());
-    l.insert(COMPOSE_VERSION.into(), compose_version());
-    l
+    resource(project, COMPOSE_NETWORK, key, user)
 }
 
 /// Labels of a project volume; `key` is the volume's key in the compose file.
@@ -133,10 +128,21 @@ pub fn volume(
     key: &str,
     user: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
+    resource(project, COMPOSE_VOLUME, key, user)
+}
+
+/// The user's labels, then ours over them (a user label cannot move a resource into another
+/// project); `kind_label` names the compose-file key under Compose's own label for the kind.
+fn resource(
+    project: &str,
+    kind_label: &str,
+    key: &str,
+    user: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut l = user.clone();
     l.insert(PROJECT.into(), project.into());
     l.insert(COMPOSE_PROJECT.into(), project.into());
-    l.insert(COMPOSE_VOLUME.into(), key.into());
+    l.insert(kind_label.into(), key.into());
     l.insert(COMPOSE_VERSION.into(), compose_version());
     l
 }
