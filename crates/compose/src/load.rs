@@ -44,12 +44,14 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         sources: SourceMap::new(),
         warnings: Vec::new(),
         file_cache: HashMap::new(),
+        dotenv_read: None,
     };
     let working_dir = absolute(&opts.working_dir, opts.project_directory.as_deref());
 
     // Files: -f, else COMPOSE_FILE (from the environment or the working directory's .env), else
     // discovery. The project directory is the first file's, unless given.
-    let early_env = early_environment(opts, &working_dir);
+    let (early_env, dotenv_read) = early_environment(opts, &working_dir);
+    cx.dotenv_read = dotenv_read;
     let mut files: Vec<PathBuf> = if !opts.files.is_empty() {
         opts.files.iter().map(|f| working_dir.join(f)).collect()
     } else if let Some(cf) = early_env.get("COMPOSE_FILE").filter(|v| !v.is_empty()) {
@@ -151,8 +153,15 @@ fn absolute(working_dir: &Path, project_directory: Option<&Path>) -> PathBuf {
 /// The variables that decide which files to read: the process environment over the working
 /// directory's `.env` (Compose reads `COMPOSE_FILE` from there too). Errors in `.env` are
 /// reported later, when it is read for interpolation.
-fn early_environment(opts: &LoadOptions, working_dir: &Path) -> IndexMap<String, String> {
+///
+/// Also returns the `.env` text it read, so that the interpolation stage does not read the same
+/// file again when the working directory is the project directory (the usual case).
+fn early_environment(
+    opts: &LoadOptions,
+    working_dir: &Path,
+) -> (IndexMap<String, String>, Option<(PathBuf, String)>) {
     let mut env = IndexMap::new();
+    let mut read = None;
     let dotenv_path = working_dir.join(".env");
     if opts.env_files.is_empty() {
         if let Ok(text) = std::fs::read_to_string(&dotenv_path) {
@@ -164,12 +173,13 @@ fn early_environment(opts: &LoadOptions, working_dir: &Path) -> IndexMap<String,
                     }
                 }
             }
+            read = Some((dotenv_path, text));
         }
     }
     for (k, v) in &opts.environment {
         env.insert(k.clone(), v.clone());
     }
-    env
+    (env, read)
 }
 
 fn project_name(
@@ -225,6 +235,8 @@ struct Cx {
     warnings: Vec<String>,
     /// Files read for `extends.file`, so that a file extended by many services is read once.
     file_cache: HashMap<PathBuf, Node>,
+    /// The working directory's `.env`, already read to find `COMPOSE_FILE`.
+    dotenv_read: Option<(PathBuf, String)>,
 }
 
 impl Cx {
@@ -247,7 +259,17 @@ impl Cx {
                 .collect()
         };
         for (path, required) in files {
-            let text = match std::fs::read_to_string(&path) {
+            let preread = match self.dotenv_read.take() {
+                Some((p, text)) if p == path => Some(text),
+                other => {
+                    self.dotenv_read = other;
+                    None
+                }
+            };
+            let text = match preread
+                .map(Ok)
+                .unwrap_or_else(|| std::fs::read_to_string(&path))
+            {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
                 Err(e) => {
