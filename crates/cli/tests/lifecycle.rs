@@ -36,20 +36,7 @@ volumes:
 "#;
 
 fn ids(project: &str, service: &str) -> Vec<String> {
-    let mut v: Vec<String> = docker(&[
-        "ps",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-        "--filter",
-        &format!("label=com.docker.compose.service={service}"),
-    ])
-    .split_whitespace()
-    .map(String::from)
-    .collect();
-    v.sort();
-    v
+    harness::service_ids(project, service, false)
 }
 
 fn started_at(id: &str) -> String {
