@@ -354,3 +354,226 @@ pub(crate) fn unix_now() -> i64 {
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(host: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![host.to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("cert");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::write(&path, contents).expect("write test file");
+        path
+    }
+
+    #[test]
+    fn store_is_atomic_private_and_reloadable() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("certs");
+        let store = CertStore::open(&dir).expect("open");
+        assert_eq!(
+            fs::metadata(&dir).expect("dir").permissions().mode() & 0o777,
+            0o700
+        );
+
+        let (chain, key) = self_signed("shop.test");
+        store.store("Shop.Test", &chain, &key).expect("store");
+        // Storing again replaces both files in place.
+        let (shop_chain, shop_key) = self_signed("shop.test");
+        store
+            .store("shop.test", &shop_chain, &shop_key)
+            .expect("store again");
+        let (chain, key) = self_signed("*.example.test");
+        store
+            .store("*.example.test", &chain, &key)
+            .expect("store wildcard");
+
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "_.example.test.crt",
+                "_.example.test.key",
+                "shop.test.crt",
+                "shop.test.key"
+            ],
+            "no temporary files may be left behind"
+        );
+        let key_mode = fs::metadata(dir.join("shop.test.key"))
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(key_mode & 0o777, 0o600);
+        assert_eq!(
+            fs::read_to_string(dir.join("shop.test.crt")).expect("chain"),
+            shop_chain
+        );
+
+        let reopened = CertStore::open(&dir).expect("reopen");
+        let hosts: Vec<(String, CertSource)> = reopened
+            .hosts()
+            .into_iter()
+            .map(|i| (i.host, i.source))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("*.example.test".to_owned(), CertSource::Acme),
+                ("shop.test".to_owned(), CertSource::Acme)
+            ]
+        );
+    }
+
+    #[test]
+    fn open_removes_leftover_temp_files_and_skips_broken_pairs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        write(tmp.path(), ".tmp-1-0-shop.test.key", "half written");
+        let (chain, _) = self_signed("broken.test");
+        let (_, other_key) = self_signed("broken.test");
+        write(tmp.path(), "broken.test.crt", &chain);
+        write(tmp.path(), "broken.test.key", &other_key);
+
+        let store = CertStore::open(tmp.path()).expect("open");
+        assert!(store.hosts().is_empty());
+        assert!(store.expires_within("broken.test", Duration::ZERO));
+        assert!(!tmp.path().join(".tmp-1-0-shop.test.key").exists());
+    }
+
+    #[test]
+    fn store_refuses_garbage_without_writing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = CertStore::open(tmp.path()).expect("open");
+        let (chain, _) = self_signed("shop.test");
+        let err = store
+            .store("shop.test", &chain, "not a key")
+            .expect_err("garbage key");
+        assert!(err.to_string().contains("contains no private key"), "{err}");
+        assert_eq!(fs::read_dir(tmp.path()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn add_files_errors_name_the_file_and_the_problem() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = CertStore::open(&tmp.path().join("store")).expect("open");
+        let (chain, key) = self_signed("shop.test");
+        let (_, other_key) = self_signed("shop.test");
+        let cert_path = write(tmp.path(), "cert.pem", &chain);
+        let key_path = write(tmp.path(), "key.pem", &key);
+        let other_key_path = write(tmp.path(), "other.pem", &other_key);
+        let garbage_path = write(tmp.path(), "garbage.pem", "hello, this is not PEM\n");
+        let bad_base64 = write(
+            tmp.path(),
+            "bad64.pem",
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        );
+        let missing = tmp.path().join("missing.pem");
+
+        let err = store
+            .add_files("shop.test", &missing, &key_path)
+            .expect_err("missing file");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("could not read {}: ", missing.display())),
+            "{text}"
+        );
+        assert!(text.contains("check that the file exists"), "{text}");
+
+        let err = store
+            .add_files("shop.test", &cert_path, &other_key_path)
+            .expect_err("mismatched key");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the private key in {} does not belong to the certificate in {}; pass the key that was generated together with this certificate",
+                other_key_path.display(),
+                cert_path.display()
+            )
+        );
+
+        let err = store
+            .add_files("shop.test", &garbage_path, &key_path)
+            .expect_err("garbage certificate");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} contains no certificate; expected at least one -----BEGIN CERTIFICATE----- block, the server certificate first",
+                garbage_path.display()
+            )
+        );
+
+        let err = store
+            .add_files("shop.test", &cert_path, &garbage_path)
+            .expect_err("garbage key");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{} contains no private key",
+                garbage_path.display()
+            )),
+            "{err}"
+        );
+
+        let err = store
+            .add_files("shop.test", &bad_base64, &key_path)
+            .expect_err("broken base64");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{} is not valid PEM: ", bad_base64.display())),
+            "{err}"
+        );
+
+        let err = store
+            .add_files("bad host!", &cert_path, &key_path)
+            .expect_err("bad host");
+        assert!(
+            err.to_string()
+                .starts_with("invalid host name \"bad host!\""),
+            "{err}"
+        );
+
+        assert!(store.hosts().is_empty());
+        store
+            .add_files("shop.test", &cert_path, &key_path)
+            .expect("good files");
+        let hosts = store.hosts();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].source, CertSource::File);
+        assert_eq!(
+            serde_json::to_value(&hosts[0]).expect("json")["source"],
+            "file"
+        );
+        // Files given by the user are not copied into the store directory.
+        assert_eq!(fs::read_dir(store.dir()).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn expiry_window() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = CertStore::open(tmp.path()).expect("open");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["soon.test".to_owned()]).expect("params");
+        let now = SystemTime::now();
+        params.not_before = (now - Duration::from_secs(3600)).into();
+        params.not_after = (now + Duration::from_secs(2 * 24 * 3600)).into();
+        let cert = params.self_signed(&key).expect("cert");
+        store
+            .store("soon.test", &cert.pem(), &key.serialize_pem())
+            .expect("store");
+
+        assert!(store.expires_within("soon.test", Duration::from_secs(3 * 24 * 3600)));
+        assert!(!store.expires_within("soon.test", Duration::from_secs(24 * 3600)));
+        assert!(store.expires_within("missing.test", Duration::ZERO));
+        let info = &store.hosts()[0];
+        assert!((info.not_after - unix_now() - 2 * 24 * 3600).abs() < 10);
+    }
+}
