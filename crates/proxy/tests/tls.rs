@@ -239,3 +239,47 @@ async fn renew_due_replaces_expiring_certificates_only() {
     assert_eq!(find(&after, "fresh.test"), find(&before, "fresh.test"));
     assert!(!store.expires_within("expiring.test", Duration::from_secs(30 * DAY)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_validation_names_the_host_and_withdraws_tokens() {
+    let challenges = Challenges::default();
+    // Pebble validates against a port where nothing answers.
+    let pebble = Pebble::start(common::pebble::free_port());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(CertStore::open(&tmp.path().join("certs")).expect("open store"));
+    let acme = Acme::new(
+        pebble.acme_config(&tmp.path().join("acme")),
+        challenges.clone(),
+        Arc::clone(&store),
+    )
+    .await
+    .expect("register an account with pebble");
+
+    let err = acme
+        .issue(&["down.test".to_owned()])
+        .await
+        .expect_err("validation cannot succeed");
+    let text = err.to_string();
+    eprintln!("validation error: {text}");
+    assert!(
+        text.starts_with("the ACME server could not validate down.test: "),
+        "{text}"
+    );
+    assert!(text.contains("port 80 reaches the proxy"), "{text}");
+    assert!(
+        challenges.is_empty(),
+        "tokens are withdrawn after a failure"
+    );
+    assert!(store.hosts().is_empty());
+
+    let err = acme
+        .renew_due(&["down.test".to_owned()])
+        .await
+        .expect_err("renewal cannot succeed");
+    assert!(
+        err.to_string().starts_with(
+            "renewal failed for down.test (the ACME server could not validate down.test"
+        ),
+        "{err}"
+    );
+}
