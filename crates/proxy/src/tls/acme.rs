@@ -504,22 +504,27 @@ async fn request<T>(
     hosts: &str,
     future: impl Future<Output = Result<T, instant_acme::Error>>,
 ) -> Result<T, TlsError> {
-    poll(step, hosts, REQUEST_TIMEOUT, future).await
+    bounded(step, hosts, REQUEST_TIMEOUT, REQUEST_TIMEOUT, future).await
 }
 
-/// A polling loop bounded by its retry policy's `limit`, plus one request's time for the
-/// request in flight when the limit passes.
+/// A polling loop whose retry policy gives up after `limit`. The hard limit adds one
+/// request's time, because the request in flight when the policy's limit passes may hang.
 async fn poll<T>(
     step: &'static str,
     hosts: &str,
     limit: Duration,
     future: impl Future<Output = Result<T, instant_acme::Error>>,
 ) -> Result<T, TlsError> {
-    let hard_limit = if limit == REQUEST_TIMEOUT {
-        limit
-    } else {
-        limit + REQUEST_TIMEOUT
-    };
+    bounded(step, hosts, limit, limit + REQUEST_TIMEOUT, future).await
+}
+
+async fn bounded<T>(
+    step: &'static str,
+    hosts: &str,
+    limit: Duration,
+    hard_limit: Duration,
+    future: impl Future<Output = Result<T, instant_acme::Error>>,
+) -> Result<T, TlsError> {
     match with_timeout(hard_limit, future).await {
         None | Some(Err(instant_acme::Error::Timeout(_))) => Err(timeout(step, hosts, limit)),
         Some(Err(source)) => Err(TlsError::Acme {
