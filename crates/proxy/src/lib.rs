@@ -33,6 +33,7 @@ pub mod service;
 pub mod state;
 pub mod status;
 pub mod target;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 
