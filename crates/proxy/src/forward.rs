@@ -216,6 +216,13 @@ impl Forwarder {
         // A request without a body can be sent again to another target when the first
         // refuses the connection: nothing reached it, so nothing runs twice.
         let replayable = body.is_end_stream();
+        let idempotent = matches!(
+            parts.method,
+            hyper::Method::GET
+                | hyper::Method::HEAD
+                | hyper::Method::OPTIONS
+                | hyper::Method::TRACE
+        );
         let mut body = Some(body);
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
@@ -284,6 +291,15 @@ impl Forwarder {
                 Ok(Err(UpstreamError::Other(e))) => {
                     target.record_failure();
                     self.count_error(service, &target, "other");
+                    // A connection that broke before any answer (a target killed with
+                    // requests on its keep-alive connections) is retried elsewhere when the
+                    // request is idempotent and has no body, as nginx's
+                    // `proxy_next_upstream error` does.
+                    if replayable && idempotent {
+                        last_error = format!("target {} failed the request: {e}", target.authority);
+                        excluded = Some(target);
+                        continue;
+                    }
                     return (
                         error_page::bad_gateway(&format!(
                             "target {} failed the request: {e}",
