@@ -263,12 +263,14 @@ impl Control {
             }
             route.draining.extend(old.iter().cloned());
             self.publish(&routes);
+            let switched_at = Instant::now();
             if let Err(e) = self.persist(&routes) {
                 tracing::error!("{e}");
             }
-            old
+            (old, switched_at)
         };
-        let switch_ms = healthy_at.elapsed().as_secs_f64() * 1000.0;
+        let (old, switched_at) = old;
+        let switch_ms = switched_at.duration_since(healthy_at).as_secs_f64() * 1000.0;
 
         // Drain: in-flight requests and open tunnels finish, up to the deadline.
         let drain_started = Instant::now();

@@ -18,7 +18,7 @@ pub struct Report {
     pub by_body: BTreeMap<String, u64>,
     /// The first failures, for the assertion message.
     pub errors: Vec<String>,
-    /// Bodies in the order responses arrived, with when.
+    /// Bodies with the moment each request was sent.
     pub timeline: Vec<(Instant, String)>,
 }
 
@@ -45,6 +45,7 @@ impl Load {
                 let host = host.to_string();
                 tokio::spawn(async move {
                     while !stop.load(Ordering::SeqCst) {
+                        let sent_at = Instant::now();
                         let request = hyper::Request::builder()
                             .uri(uri.clone())
                             .header("host", &host)
@@ -71,7 +72,7 @@ impl Load {
                             Ok(body) => {
                                 r.ok += 1;
                                 *r.by_body.entry(body.clone()).or_default() += 1;
-                                r.timeline.push((Instant::now(), body));
+                                r.timeline.push((sent_at, body));
                             }
                             Err(e) => {
                                 r.failed += 1;
