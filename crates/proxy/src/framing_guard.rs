@@ -10,6 +10,7 @@
 //! only once it is complete and checked.
 
 use bytes::{Buf, BytesMut};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -54,10 +55,17 @@ pub struct FramingGuard<S> {
     first: bool,
     eof: bool,
     max_head: usize,
+    /// Heads passed to hyper on this connection; a refusal after the first waits for
+    /// hyper to finish answering them.
+    released: usize,
+    header_timeout: std::time::Duration,
+    /// Runs while a head is incomplete. hyper's own header timeout cannot see a head this
+    /// reader still holds back, so slow-header clients are timed here.
+    head_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> FramingGuard<S> {
-    pub fn new(inner: S, max_head: usize) -> FramingGuard<S> {
+    pub fn new(inner: S, max_head: usize, header_timeout: std::time::Duration) -> FramingGuard<S> {
         FramingGuard {
             inner,
             state: State::Head,
@@ -66,6 +74,9 @@ impl<S> FramingGuard<S> {
             first: true,
             eof: false,
             max_head,
+            released: 0,
+            header_timeout,
+            head_deadline: None,
         }
     }
 
@@ -98,6 +109,10 @@ impl<S> FramingGuard<S> {
                         }
                     }
                     let Some(end) = find_head_end(&self.pending) else {
+                        if !self.pending.is_empty() && self.head_deadline.is_none() {
+                            self.head_deadline =
+                                Some(Box::pin(tokio::time::sleep(self.header_timeout)));
+                        }
                         if self.pending.len() > self.max_head {
                             // hyper answers 431 for heads over its own limit.
                             self.state = State::Passthrough;
@@ -106,6 +121,7 @@ impl<S> FramingGuard<S> {
                         return;
                     };
                     self.first = false;
+                    self.head_deadline = None;
                     match check_head(&self.pending[..end]) {
                         HeadVerdict::Refuse => {
                             self.state = State::Refused { written: 0 };
@@ -113,6 +129,7 @@ impl<S> FramingGuard<S> {
                             return;
                         }
                         HeadVerdict::Next(state) => {
+                            self.released += 1;
                             let head = self.pending.split_to(end);
                             self.ready.unsplit(head);
                             self.state = state;
@@ -268,24 +285,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if let State::Refused { written } = &mut this.state {
-                // hyper reads a new head only once the previous response is written, so
-                // the 400 cannot interleave with another response.
-                while *written < BAD_REQUEST.len() {
-                    let n =
-                        ready!(Pin::new(&mut this.inner).poll_write(cx, &BAD_REQUEST[*written..]))?;
-                    if n == 0 {
-                        return Poll::Ready(Ok(()));
-                    }
-                    *written += n;
-                }
-                ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
-                return Poll::Ready(Ok(()));
-            }
             if !this.ready.is_empty() {
                 let n = this.ready.len().min(buf.remaining());
                 buf.put_slice(&this.ready[..n]);
                 this.ready.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            if let State::Refused { .. } = this.state {
+                if this.released == 0 {
+                    // Nothing of this connection is in hyper's hands: answer now.
+                    ready!(this.poll_write_refusal(cx))?;
+                }
+                // Otherwise hyper first finishes the responses it owes, sees the end of
+                // the stream and shuts the connection down; the 400 goes out then.
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -302,11 +314,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             this.pending.reserve(8192);
-            let filled = {
+            let polled = {
                 let spare = this.pending.spare_capacity_mut();
                 let mut read_buf = ReadBuf::uninit(spare);
-                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read_buf))?;
-                read_buf.filled().len()
+                match Pin::new(&mut this.inner).poll_read(cx, &mut read_buf) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(read_buf.filled().len())),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            };
+            let filled = match polled {
+                Poll::Ready(result) => result?,
+                Poll::Pending => {
+                    if let Some(deadline) = this.head_deadline.as_mut() {
+                        if deadline.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the client did not send a complete request head in time",
+                            )));
+                        }
+                    }
+                    return Poll::Pending;
+                }
             };
             if filled == 0 {
                 this.eof = true;
@@ -317,6 +346,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
             }
             this.advance();
         }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> FramingGuard<S> {
+    fn poll_write_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let State::Refused { written } = &mut self.state {
+            while *written < BAD_REQUEST.len() {
+                let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &BAD_REQUEST[*written..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                *written += n;
+            }
+            ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -346,6 +391,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FramingGuard<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // A refusal deferred until hyper answered the messages before it.
+        let _ = ready!(self.poll_write_refusal(cx));
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -361,9 +408,11 @@ mod tests {
         let (mut client_read, mut client_write) = tokio::io::split(client);
         client_write.write_all(input).await.unwrap();
         client_write.shutdown().await.unwrap();
-        let mut guard = FramingGuard::new(server, 65536);
+        let mut guard = FramingGuard::new(server, 65536, std::time::Duration::from_secs(5));
         let mut seen = Vec::new();
         guard.read_to_end(&mut seen).await.unwrap();
+        // hyper shuts the connection down after the end of the stream.
+        let _ = guard.shutdown().await;
         drop(guard);
         let mut reply = Vec::new();
         client_read.read_to_end(&mut reply).await.unwrap();

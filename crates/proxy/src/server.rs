@@ -118,6 +118,7 @@ pub async fn run(
             conns.clone(),
             stop_rx.clone(),
             config.max_header_bytes,
+            config.timeouts.header_read,
         );
     }
     let mut tls_names = Vec::new();
@@ -139,6 +140,7 @@ pub async fn run(
             conns.clone(),
             stop_rx.clone(),
             config.max_header_bytes,
+            config.timeouts.header_read,
         );
     }
     if let Some(listener) = sockets.metrics {
@@ -324,6 +326,9 @@ fn connection_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(config.timeouts.header_read)
         .max_buf_size(config.max_header_bytes)
+        // A refused smuggled message after a good one ends the stream hyper reads (see
+        // `FramingGuard`); half-close lets hyper still answer the good one, then shut down.
+        .half_close(true)
         .keep_alive(true);
     builder
         .http2()
@@ -359,6 +364,7 @@ fn spawn_accept(
     conns: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
     max_head: usize,
+    header_timeout: Duration,
 ) {
     tokio::spawn(async move {
         loop {
@@ -392,7 +398,7 @@ fn spawn_accept(
                 });
                 match tls {
                     None => {
-                        let io = TokioIo::new(FramingGuard::new(stream, max_head));
+                        let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
                         serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
                     }
                     Some(acceptor) => {
@@ -402,7 +408,7 @@ fn spawn_accept(
                         else {
                             return;
                         };
-                        let io = TokioIo::new(FramingGuard::new(stream, max_head));
+                        let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
                         serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
                     }
                 }
