@@ -45,6 +45,7 @@ pub struct Forwarder {
     response_timeout: std::time::Duration,
     connect_timeout: std::time::Duration,
     challenges: Option<Arc<dyn ChallengeResponder>>,
+    draining: std::sync::atomic::AtomicBool,
 }
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -71,7 +72,15 @@ impl Forwarder {
             response_timeout: config.timeouts.response,
             connect_timeout: config.timeouts.connect,
             challenges,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The process is stopping: every HTTP/1.1 response from now on closes its connection,
+    /// so clients move to the next process without a request lost on a closed socket.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
@@ -89,6 +98,14 @@ impl Forwarder {
         response
             .headers_mut()
             .insert(&X_REQUEST_ID, request_id.clone());
+        if version != Version::HTTP_2
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+            && self.draining.load(std::sync::atomic::Ordering::Acquire)
+        {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
 
         let status = response.status().as_u16();
         let elapsed = started.elapsed();

@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
@@ -102,6 +102,7 @@ pub async fn run(
 
     let conns = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (force_tx, force_rx) = watch::channel(false);
     let (admin_pause_tx, admin_pause_rx) = watch::channel(false);
     let builder = Arc::new(connection_builder(&config));
     let mut offered: Vec<(SocketKind, RawFd)> = Vec::new();
@@ -117,6 +118,7 @@ pub async fn run(
             builder.clone(),
             conns.clone(),
             stop_rx.clone(),
+            force_rx.clone(),
             config.max_header_bytes,
             config.timeouts.header_read,
         );
@@ -139,6 +141,7 @@ pub async fn run(
             builder.clone(),
             conns.clone(),
             stop_rx.clone(),
+            force_rx.clone(),
             config.max_header_bytes,
             config.timeouts.header_read,
         );
@@ -184,9 +187,19 @@ pub async fn run(
     };
 
     // Stop accepting; connections finish their requests; tunnels get until the drain deadline.
+    forwarder.drain();
     let _ = stop_tx.send(true);
     let drain = config.handover_drain;
     let _ = tokio::time::timeout(drain, async {
+        while conns.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // Connections still open at the deadline are closed (idle ones at once, busy ones
+    // after their current request).
+    let _ = force_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while conns.load(Ordering::Acquire) > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -342,13 +355,30 @@ fn connection_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
 /// the connection closes (idle keep-alive connections at once). A macro because the
 /// connection type's bounds are hyper's own and do not name well in a generic function.
 macro_rules! serve_conn {
-    ($conn:expr, $stop:ident) => {{
+    ($conn:expr, $stop:ident, $force:ident, $is_h2:ident) => {{
         let conn = $conn;
         tokio::pin!(conn);
         let mut stop = $stop;
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stopped(&mut stop) => {
+        let mut force = $force;
+        let finished = tokio::select! {
+            _ = conn.as_mut() => true,
+            _ = stopped(&mut stop) => false,
+        };
+        if !finished {
+            // HTTP/2 clients retry what a GOAWAY did not take, so those connections shut
+            // down at once. An HTTP/1.1 client may be sending on an idle keep-alive
+            // connection at the very moment it closes, which fails its request; instead
+            // its next response carries `Connection: close` (see `Forwarder::drain`),
+            // and only connections still open at the drain deadline are closed.
+            let finished = if $is_h2.load(Ordering::Acquire) {
+                false
+            } else {
+                tokio::select! {
+                    _ = conn.as_mut() => true,
+                    _ = stopped(&mut force) => false,
+                }
+            };
+            if !finished {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
@@ -363,6 +393,7 @@ fn spawn_accept(
     builder: Arc<auto::Builder<TokioExecutor>>,
     conns: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
+    force: watch::Receiver<bool>,
     max_head: usize,
     header_timeout: Duration,
 ) {
@@ -385,6 +416,7 @@ fn spawn_accept(
             let builder = builder.clone();
             let tls = tls.clone();
             let stop = stop.clone();
+            let force = force.clone();
             let open = ConnGuard::new(conns.clone());
             tokio::spawn(async move {
                 let _open = open;
@@ -392,14 +424,24 @@ fn spawn_accept(
                     peer,
                     tls: tls.is_some(),
                 };
-                let service = service_fn(move |req| {
+                let is_h2 = Arc::new(AtomicBool::new(false));
+                let seen_h2 = is_h2.clone();
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    if req.version() == hyper::Version::HTTP_2 {
+                        seen_h2.store(true, Ordering::Release);
+                    }
                     let forwarder = forwarder.clone();
                     async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
                 });
                 match tls {
                     None => {
                         let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
-                        serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
+                        serve_conn!(
+                            builder.serve_connection_with_upgrades(io, service),
+                            stop,
+                            force,
+                            is_h2
+                        );
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =
@@ -409,7 +451,12 @@ fn spawn_accept(
                             return;
                         };
                         let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
-                        serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
+                        serve_conn!(
+                            builder.serve_connection_with_upgrades(io, service),
+                            stop,
+                            force,
+                            is_h2
+                        );
                     }
                 }
             });
