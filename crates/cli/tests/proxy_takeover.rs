@@ -148,7 +148,7 @@ async fn a_new_process_takes_over_under_load_without_a_failed_request() {
             let mut n = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 n += 1;
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
                         .build_http::<Empty<Bytes>>();
                 }

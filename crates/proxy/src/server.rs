@@ -106,22 +106,21 @@ pub async fn run(
     let (admin_pause_tx, admin_pause_rx) = watch::channel(false);
     let builder = Arc::new(connection_builder(&config));
     let mut offered: Vec<(SocketKind, RawFd)> = Vec::new();
+    let accepting = Accepting {
+        forwarder: forwarder.clone(),
+        builder: builder.clone(),
+        conns: conns.clone(),
+        stop: stop_rx.clone(),
+        force: force_rx.clone(),
+        max_head: config.max_header_bytes,
+        header_timeout: config.timeouts.header_read,
+    };
 
     let mut listen_names = Vec::new();
     for listener in sockets.http {
         listen_names.push(local_name(&listener));
         offered.push((SocketKind::Http, listener.as_raw_fd()));
-        spawn_accept(
-            listener,
-            None,
-            forwarder.clone(),
-            builder.clone(),
-            conns.clone(),
-            stop_rx.clone(),
-            force_rx.clone(),
-            config.max_header_bytes,
-            config.timeouts.header_read,
-        );
+        spawn_accept(listener, None, accepting.clone());
     }
     let mut tls_names = Vec::new();
     for listener in sockets.tls {
@@ -134,17 +133,7 @@ pub async fn run(
                     .into(),
             ));
         }
-        spawn_accept(
-            listener,
-            acceptor,
-            forwarder.clone(),
-            builder.clone(),
-            conns.clone(),
-            stop_rx.clone(),
-            force_rx.clone(),
-            config.max_header_bytes,
-            config.timeouts.header_read,
-        );
+        spawn_accept(listener, acceptor, accepting.clone());
     }
     if let Some(listener) = sockets.metrics {
         offered.push((SocketKind::Metrics, listener.as_raw_fd()));
@@ -386,17 +375,31 @@ macro_rules! serve_conn {
     }};
 }
 
-fn spawn_accept(
-    listener: TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+/// What every accept loop shares.
+#[derive(Clone)]
+struct Accepting {
     forwarder: Arc<Forwarder>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    /// Open client connections, for shutdown to wait on.
     conns: Arc<AtomicUsize>,
-    mut stop: watch::Receiver<bool>,
+    /// Stop accepting and start draining.
+    stop: watch::Receiver<bool>,
+    /// The drain deadline passed: close what is left.
     force: watch::Receiver<bool>,
     max_head: usize,
     header_timeout: Duration,
-) {
+}
+
+fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ctx: Accepting) {
+    let Accepting {
+        forwarder,
+        builder,
+        conns,
+        mut stop,
+        force,
+        max_head,
+        header_timeout,
+    } = ctx;
     tokio::spawn(async move {
         loop {
             let (stream, peer) = tokio::select! {

@@ -79,6 +79,12 @@ impl std::fmt::Debug for Challenges {
     }
 }
 
+impl crate::forward::ChallengeResponder for Challenges {
+    fn respond(&self, token: &str) -> Option<String> {
+        self.get(token)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,11 +105,5 @@ mod tests {
         b.remove("tok");
         assert!(a.get("tok").is_none());
         assert!(a.is_empty());
-    }
-}
-
-impl crate::forward::ChallengeResponder for Challenges {
-    fn respond(&self, token: &str) -> Option<String> {
-        self.get(token)
     }
 }
