@@ -106,7 +106,10 @@ impl Options {
                                 .into_iter()
                                 .find(|kind| kind.name() == name.trim())
                                 .with_context(|| {
-                                    format!("unknown server {name:?}; the proxies are berth, nginx, haproxy and caddy")
+                                    format!(
+                                        "unknown server {name:?}; the proxies are berth, \
+                                         nginx, haproxy and caddy"
+                                    )
                                 })
                         })
                         .collect::<Result<_>>()?;
@@ -274,7 +277,8 @@ fn raise_open_files_limit() -> Result<u64> {
     let needed = IDLE_CONNECTIONS as u64 + 1_000;
     if hard < needed {
         bail!(
-            "the open-files hard limit is {hard}, the bench needs {needed}; raise it (ulimit -Hn) as root"
+            "the open-files hard limit is {hard}, the bench needs {needed}; \
+             raise it (ulimit -Hn) as root"
         );
     }
     Ok(hard)
@@ -304,7 +308,11 @@ fn check_berth_has_proxy(berth: &Path) -> Result<()> {
         .status()
         .is_ok_and(|status| status.success());
     if !ok {
-        bail!("{} has no `proxy run` command yet; measure the others with --servers nginx,haproxy,caddy", berth.display());
+        bail!(
+            "{} has no `proxy run` command yet; measure the others with \
+             --servers nginx,haproxy,caddy",
+            berth.display()
+        );
     }
     Ok(())
 }
