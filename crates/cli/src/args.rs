@@ -66,6 +66,199 @@ pub enum Command {
     Restart(StopArgs),
     /// Write a systemd unit that brings the project up at boot
     Systemd(SystemdArgs),
+    /// The host's reverse proxy: run it, boot it as a container, inspect and steer it
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The proxy's admin socket [default: $BERTH_PROXY_SOCKET, else /run/berth/proxy.sock
+    /// as root, else $XDG_RUNTIME_DIR/berth/proxy.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub admin_socket: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: ProxyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Run the proxy in this process until Ctrl-C or SIGTERM
+    Run(ProxyRunArgs),
+    /// Build the proxy image from this binary and run it as container `berth-proxy`
+    Boot(ProxyBootArgs),
+    /// Show routes, target sets, health and in-flight requests
+    Status(ProxyStatusArgs),
+    /// Add, replace or remove routes
+    #[command(subcommand)]
+    Route(ProxyRouteCommand),
+    /// Move a route to a new set of targets: wait until healthy, switch, drain the old set
+    Deploy(ProxyDeployArgs),
+    /// Set the relative weights of a route's target sets (canary)
+    Weights(ProxyWeightsArgs),
+    /// Hold a route's new requests until `resume` (each for at most --hold)
+    Pause(ProxyPauseArgs),
+    /// Release requests held by `pause`
+    Resume(ProxyRouteName),
+    /// Answer a route's requests with 503 and a message, or stop doing so with --off
+    Maintenance(ProxyMaintenanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyRunArgs {
+    /// Plain HTTP (HTTP/1.1 and h2c) listener (repeatable) [default: 0.0.0.0:80 unless
+    /// --tls-listen is given]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// TLS listener, HTTP/1.1 and HTTP/2 by ALPN (repeatable)
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Vec<String>,
+    /// Prometheus metrics listener (serves /metrics)
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Where routes are kept across restarts [default: /var/lib/berth/proxy/state.json as
+    /// root, else ~/.local/state/berth/proxy/state.json]
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Where TLS certificates are kept [default: beside the state file, certs/]
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Certificate for a host, as HOST=CERT.pem:KEY.pem (repeatable)
+    #[arg(long, value_name = "HOST=CERT:KEY")]
+    pub cert: Vec<String>,
+    /// ACME directory URL for automatic certificates (http-01)
+    #[arg(long, value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// Contact e-mail for the ACME account
+    #[arg(long, value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+    /// Extra CA certificate (PEM) to trust for the ACME server, e.g. a test CA
+    #[arg(long, value_name = "PATH")]
+    pub acme_ca: Option<PathBuf>,
+    /// Hosts to get ACME certificates for (repeatable)
+    #[arg(long = "acme-host", value_name = "HOST")]
+    pub acme_hosts: Vec<String>,
+    /// JSON access log: `off`, `stdout`, or a file path
+    #[arg(long, value_name = "WHERE", default_value = "stdout")]
+    pub access_log: String,
+    /// Largest request body accepted, in bytes (larger ones get 413)
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<u64>,
+    /// A client must send its request headers within this (e.g. 10s)
+    #[arg(long, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// Take the listening sockets over from the proxy running on the same admin socket,
+    /// then let it drain: an upgrade with no refused connection
+    #[arg(long)]
+    pub takeover: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyBootArgs {
+    /// Host address the proxy publishes for plain HTTP
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:80")]
+    pub listen: String,
+    /// Host address the proxy publishes for TLS
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<String>,
+    /// Host directory for the proxy's state, certificates and admin socket
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Replace a running proxy container even when its image is current
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyStatusArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProxyRouteCommand {
+    /// Add a route, or replace the route of that name
+    Add(ProxyRouteAddArgs),
+    /// Remove a route
+    Rm(ProxyRouteName),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyRouteName {
+    /// The route's name
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyRouteAddArgs {
+    /// The route's name (berth uses PROJECT-SERVICE)
+    pub name: String,
+    /// Host name or *.wildcard the route serves (repeatable; none means every host)
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Path prefix the route serves
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub path_prefix: String,
+    /// Targets' health endpoint (without one, an accepted TCP connection counts as healthy)
+    #[arg(long, value_name = "PATH")]
+    pub health_path: Option<String>,
+    /// Target address IP:PORT (repeatable)
+    #[arg(long = "target", value_name = "ADDR")]
+    pub targets: Vec<String>,
+    /// Id of the target set
+    #[arg(long, value_name = "ID", default_value = "initial")]
+    pub set: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyDeployArgs {
+    /// The route to deploy
+    pub name: String,
+    /// New target address IP:PORT (repeatable)
+    #[arg(long = "target", value_name = "ADDR", required = true)]
+    pub targets: Vec<String>,
+    /// Id of the new set [default: a timestamp]
+    #[arg(long, value_name = "ID")]
+    pub set: Option<String>,
+    /// How long the new targets may take to become healthy
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub health_timeout: String,
+    /// How long in-flight requests and WebSockets on the old set may take to finish
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub drain_timeout: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyWeightsArgs {
+    /// The route
+    pub name: String,
+    /// SET=WEIGHT pairs, e.g. stable=90 canary=10
+    #[arg(required = true, value_name = "SET=WEIGHT")]
+    pub weights: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyPauseArgs {
+    /// The route
+    pub name: String,
+    /// Longest a request is held before it gets a 503
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub hold: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyMaintenanceArgs {
+    /// The route
+    pub name: String,
+    /// Message shown with the 503
+    #[arg(long, value_name = "TEXT", required_unless_present = "off")]
+    pub message: Option<String>,
+    /// End maintenance
+    #[arg(long, conflicts_with = "message")]
+    pub off: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,3 +1,44 @@
 //! The reverse proxy: routes, weighted targets, health checks and drain (issue 4).
 //!
-//! This crate knows routes, addresses and health. It knows nothing of Compose.
+//! This crate knows routes, addresses and health. It knows nothing of Compose: berth's
+//! deploy code turns services into routes and containers into target addresses, and talks
+//! to a running proxy through the admin API (`client::AdminClient`).
+//!
+//! Data plane: `server` accepts connections (HTTP/1.1 behind `framing_guard`, h2c, TLS
+//! with ALPN), `forward` routes each request through the `router` snapshot to a target the
+//! `load_balancer` picks, streaming both ways; `tunnel` joins upgraded connections.
+//! Control plane: `admin` (JSON on a unix socket) drives `control`, which rebuilds the
+//! router snapshot and swaps it in atomically, persists `state`, and starts
+//! `health_check`s. `handover` passes the listening sockets to a new process.
+
+pub mod access_log;
+pub mod admin;
+pub mod body;
+pub mod client;
+pub mod config;
+pub mod control;
+pub mod error_page;
+pub mod forward;
+pub mod framing_guard;
+pub mod handover;
+pub mod health_check;
+pub mod listener;
+pub mod load_balancer;
+pub mod metrics;
+pub mod request_id;
+pub mod route;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod status;
+pub mod target;
+pub mod tls;
+pub mod tunnel;
+pub mod upstream;
+
+pub use client::{AdminClient, AdminError};
+pub use config::{AccessLog, HealthIntervals, ProxyConfig, Timeouts};
+pub use route::{RouteSpec, SetSpec};
+pub use server::{run, Exit, Plugins, ServeError};
+pub use status::{DeployReport, Status};

@@ -6,6 +6,8 @@ mod control;
 mod down;
 mod exec;
 mod logs;
+mod proxy;
+mod proxy_tls;
 mod ps;
 mod run;
 mod session;
@@ -77,6 +79,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Start(a) => done(control::start(p, &a)),
         Command::Restart(a) => done(control::restart(p, &a)),
         Command::Systemd(a) => done(systemd::run(p, &a)),
+        Command::Proxy(a) => done(proxy::run(&a)),
     }
 }
 

@@ -1,0 +1,463 @@
+//! The request path: route, pick a target, pass the request on, stream the answer back.
+
+use crate::access_log::{AccessLogger, Entry};
+use crate::body::{full, BoxError, Guarded, ProxyBody};
+use crate::config::ProxyConfig;
+use crate::error_page;
+use crate::load_balancer;
+use crate::metrics::{ErrorLabels, Metrics, RequestLabels, RouteLabels, StatusClass};
+use crate::request_id::RequestIds;
+use crate::router::Router;
+use crate::service::Service;
+use crate::target::{Health, Target};
+use crate::tunnel;
+use crate::upstream::{Upstream, UpstreamError};
+use arc_swap::ArcSwap;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// Where a request came from, fixed per client connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+/// Answers for `/.well-known/acme-challenge/` on plain HTTP, so ACME http-01 works without
+/// a route for the host.
+pub trait ChallengeResponder: Send + Sync {
+    fn respond(&self, token: &str) -> Option<String>;
+}
+
+/// The data plane: everything a request needs, shared by every connection.
+pub struct Forwarder {
+    pub router: ArcSwap<Router>,
+    upstream: Upstream,
+    pub metrics: Arc<Metrics>,
+    log: AccessLogger,
+    ids: RequestIds,
+    max_body: u64,
+    response_timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+    challenges: Option<Arc<dyn ChallengeResponder>>,
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+impl Forwarder {
+    pub fn new(
+        config: &ProxyConfig,
+        metrics: Arc<Metrics>,
+        log: AccessLogger,
+        challenges: Option<Arc<dyn ChallengeResponder>>,
+    ) -> Forwarder {
+        Forwarder {
+            router: ArcSwap::from_pointee(Router::default()),
+            upstream: Upstream::new(&config.timeouts),
+            metrics,
+            log,
+            ids: RequestIds::new(),
+            max_body: config.max_body,
+            response_timeout: config.timeouts.response,
+            connect_timeout: config.timeouts.connect,
+            challenges,
+        }
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let request_id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if !v.is_empty() && v.len() <= 200 => v.clone(),
+            _ => self.ids.next(),
+        };
+        let host = request_host(&req).unwrap_or_default();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let version = req.version();
+
+        let (mut response, route, target) = self.dispatch(req, &host, &request_id, conn).await;
+        response
+            .headers_mut()
+            .insert(&X_REQUEST_ID, request_id.clone());
+
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        if let Some(route) = &route {
+            self.metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    route: route.clone(),
+                    target: target.clone().unwrap_or_default(),
+                    class: StatusClass::of(status),
+                })
+                .inc();
+            self.metrics
+                .duration
+                .get_or_create(&RouteLabels {
+                    route: route.clone(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
+        if self.log.enabled() {
+            self.log.write(&Entry {
+                time: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or_default(),
+                request_id: request_id.to_str().unwrap_or_default(),
+                client: conn.peer.ip().to_string(),
+                method: method.as_str(),
+                host: &host,
+                path: &path,
+                protocol: version_name(version),
+                status,
+                route: route.as_deref().unwrap_or(""),
+                target: target.as_deref().unwrap_or(""),
+                duration_ms: elapsed.as_secs_f64() * 1000.0,
+            });
+        }
+        response
+    }
+
+    /// Returns the response and, for metrics and the log, the route and target that served it.
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        host: &str,
+        request_id: &HeaderValue,
+        conn: ConnInfo,
+    ) -> (Response<ProxyBody>, Option<String>, Option<String>) {
+        if let Some(reason) = framing_problem(req.headers()) {
+            return (error_page::bad_request(reason), None, None);
+        }
+        if !conn.tls {
+            if let (Some(challenges), Some(token)) = (
+                &self.challenges,
+                req.uri()
+                    .path()
+                    .strip_prefix("/.well-known/acme-challenge/"),
+            ) {
+                if let Some(key_authorization) = challenges.respond(token) {
+                    return (Response::new(full(key_authorization)), None, None);
+                }
+            }
+        }
+        let service = {
+            let router = self.router.load();
+            match router.find(host, req.uri().path()) {
+                Some(service) => service.clone(),
+                None => return (error_page::no_route(host), None, None),
+            }
+        };
+        let route = Some(service.spec.name.clone());
+        if let Some(message) = &service.spec.maintenance {
+            return (error_page::maintenance(message), route, None);
+        }
+        if !service.control.wait_unpaused().await {
+            return (
+                error_page::page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the route is paused for longer than requests are held; try again shortly",
+                ),
+                route,
+                None,
+            );
+        }
+        if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
+            return (error_page::too_large(self.max_body), route, None);
+        }
+        let inflight = self
+            .metrics
+            .inflight
+            .get_or_create(&RouteLabels {
+                route: service.spec.name.clone(),
+            })
+            .clone();
+        inflight.inc();
+        let _inflight = scopeguard(move || {
+            inflight.dec();
+        });
+
+        if tunnel::is_upgrade(&req) {
+            let Some(target) = load_balancer::pick(&service) else {
+                return (error_page::no_target(&service.spec.name), route, None);
+            };
+            let target = target.clone();
+            let response =
+                tunnel::open(req, &target, host, conn, request_id, self.connect_timeout).await;
+            if response.status() == StatusCode::BAD_GATEWAY {
+                self.passive_failure(&service, &target, "connect");
+            }
+            return (response, route, Some(target.authority.clone()));
+        }
+        self.forward(req, &service, host, request_id, conn).await
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        service: &Arc<Service>,
+        host: &str,
+        request_id: &HeaderValue,
+        conn: ConnInfo,
+    ) -> (Response<ProxyBody>, Option<String>, Option<String>) {
+        let route = Some(service.spec.name.clone());
+        let (parts, body) = req.into_parts();
+        // A request without a body can be sent again to another target when the first
+        // refuses the connection: nothing reached it, so nothing runs twice.
+        let replayable = body.is_end_stream();
+        let mut body = Some(body);
+        let mut excluded: Option<Arc<Target>> = None;
+        let mut last_error = String::new();
+        for _attempt in 0..3 {
+            let Some(target) = load_balancer::pick_excluding(service, excluded.as_ref()) else {
+                if last_error.is_empty() {
+                    return (error_page::no_target(&service.spec.name), route, None);
+                }
+                break;
+            };
+            let target = target.clone();
+            let upstream_body: ProxyBody = match body.take() {
+                Some(b) if !replayable => Limited::new(b, self.max_body as usize)
+                    .map_err(BoxError::from)
+                    .boxed_unsync(),
+                _ => crate::body::empty(),
+            };
+            let upstream_req = match build_upstream_request(
+                &parts,
+                &target,
+                host,
+                request_id,
+                conn,
+                upstream_body,
+            ) {
+                Ok(r) => r,
+                Err(reason) => return (error_page::bad_request(&reason), route, None),
+            };
+            let guard = target.begin();
+            let sent =
+                tokio::time::timeout(self.response_timeout, self.upstream.send(upstream_req)).await;
+            match sent {
+                Ok(Ok(response)) => {
+                    let (mut parts, incoming) = response.into_parts();
+                    strip_hop_headers(&mut parts.headers);
+                    let body = Guarded::new(incoming, guard)
+                        .map_err(BoxError::from)
+                        .boxed_unsync();
+                    return (
+                        Response::from_parts(parts, body),
+                        route,
+                        Some(target.authority.clone()),
+                    );
+                }
+                Ok(Err(UpstreamError::Connect(e))) => {
+                    drop(guard);
+                    self.passive_failure(service, &target, "connect");
+                    last_error = format!("target {} refused the connection: {e}", target.authority);
+                    if !replayable {
+                        return (
+                            error_page::bad_gateway(&last_error),
+                            route,
+                            Some(target.authority.clone()),
+                        );
+                    }
+                    excluded = Some(target);
+                }
+                Ok(Err(UpstreamError::RequestBody(e))) => {
+                    let response = if e.contains("limit") {
+                        error_page::too_large(self.max_body)
+                    } else {
+                        error_page::bad_request(&format!("the request body could not be read: {e}"))
+                    };
+                    return (response, route, Some(target.authority.clone()));
+                }
+                Ok(Err(UpstreamError::Other(e))) => {
+                    target.record_failure();
+                    self.count_error(service, &target, "other");
+                    return (
+                        error_page::bad_gateway(&format!(
+                            "target {} failed the request: {e}",
+                            target.authority
+                        )),
+                        route,
+                        Some(target.authority.clone()),
+                    );
+                }
+                Err(_) => {
+                    target.record_failure();
+                    self.count_error(service, &target, "timeout");
+                    return (
+                        error_page::gateway_timeout(&format!(
+                            "target {} did not answer within {} s",
+                            target.authority,
+                            self.response_timeout.as_secs()
+                        )),
+                        route,
+                        Some(target.authority.clone()),
+                    );
+                }
+            }
+        }
+        (error_page::bad_gateway(&last_error), route, None)
+    }
+
+    /// A refused connection takes the target out of rotation at once; the health checker
+    /// brings it back when it answers again.
+    fn passive_failure(&self, service: &Service, target: &Arc<Target>, kind: &'static str) {
+        target.record_failure();
+        self.count_error(service, target, kind);
+        if target.set_health(Health::Unhealthy) != Health::Unhealthy {
+            tracing::warn!(target = %target.authority, route = %service.spec.name, "target refused a connection; taken out of rotation");
+            self.metrics
+                .health_transitions
+                .get_or_create(&crate::metrics::TransitionLabels {
+                    target: target.authority.clone(),
+                    to: "unhealthy",
+                })
+                .inc();
+        }
+    }
+
+    fn count_error(&self, service: &Service, target: &Target, kind: &'static str) {
+        self.metrics
+            .upstream_errors
+            .get_or_create(&ErrorLabels {
+                route: service.spec.name.clone(),
+                target: target.authority.clone(),
+                kind,
+            })
+            .inc();
+    }
+}
+
+/// The request as the target receives it: HTTP/1.1, absolute URI for the pool, the
+/// client's Host, forwarding headers, no hop-by-hop headers.
+fn build_upstream_request(
+    req: &hyper::http::request::Parts,
+    target: &Target,
+    host: &str,
+    request_id: &HeaderValue,
+    conn: ConnInfo,
+    body: ProxyBody,
+) -> Result<Request<ProxyBody>, String> {
+    let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let uri: Uri = format!("http://{}{}", target.authority, path)
+        .parse()
+        .map_err(|_| format!("the request target `{path}` is not a valid path"))?;
+    let mut headers = req.headers.clone();
+    strip_hop_headers(&mut headers);
+    if !headers.contains_key(header::HOST) {
+        if let Ok(value) =
+            HeaderValue::from_str(req.uri.authority().map(|a| a.as_str()).unwrap_or(host))
+        {
+            headers.insert(header::HOST, value);
+        }
+    }
+    let client_ip = conn.peer.ip().to_string();
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(previous) => format!("{previous}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(&X_FORWARDED_FOR, value);
+    }
+    headers.insert(
+        &X_FORWARDED_PROTO,
+        HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+    );
+    if let Ok(value) = HeaderValue::from_str(host) {
+        headers.insert(&X_FORWARDED_HOST, value);
+    }
+    headers.insert(&X_REQUEST_ID, request_id.clone());
+    let mut upstream = Request::new(body);
+    *upstream.method_mut() = req.method.clone();
+    *upstream.uri_mut() = uri;
+    *upstream.version_mut() = Version::HTTP_11;
+    *upstream.headers_mut() = headers;
+    Ok(upstream)
+}
+
+/// Removes the headers that describe one hop (RFC 9110 7.6.1), including those the
+/// Connection header names.
+pub fn strip_hop_headers(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The host a request is for: the Host header, or the URI's authority (HTTP/2).
+pub fn request_host(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What `FramingGuard` cannot see on HTTP/2 (where framing is the protocol's own) is
+/// checked here: a Transfer-Encoding header is not allowed there at all.
+fn framing_problem(headers: &HeaderMap) -> Option<&'static str> {
+    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
+    if lengths > 1 {
+        return Some("more than one Content-Length header; send exactly one");
+    }
+    None
+}
+
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP",
+    }
+}
+
+struct ScopeGuard<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for ScopeGuard<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+fn scopeguard<F: FnMut()>(f: F) -> ScopeGuard<F> {
+    ScopeGuard(f)
+}

@@ -1,0 +1,587 @@
+//! The proxy process: sockets, accept loops, admin and metrics endpoints, shutdown and
+//! handover, in the order they happen.
+
+use crate::access_log::AccessLogger;
+use crate::admin::{self, AdminContext};
+use crate::body::full;
+use crate::config::ProxyConfig;
+use crate::control::{Control, HealthHints};
+use crate::forward::{ChallengeResponder, ConnInfo, Forwarder};
+use crate::framing_guard::FramingGuard;
+use crate::handover::{self, Offer, SocketKind};
+use crate::listener;
+use crate::metrics::Metrics;
+use crate::state;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid proxy settings: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    State(String),
+    #[error("upgrade failed: {0}")]
+    Takeover(std::io::Error),
+    #[error("cannot open the access log: {0}")]
+    AccessLog(std::io::Error),
+}
+
+/// Extra parts the caller plugs in: TLS (a rustls config for the TLS listeners) and ACME
+/// http-01 answers.
+#[derive(Default, Clone)]
+pub struct Plugins {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub challenges: Option<Arc<dyn ChallengeResponder>>,
+}
+
+/// How `run` ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The shutdown future completed: sockets closed, connections drained.
+    Shutdown,
+    /// A new process took the sockets over; this one drained and stopped.
+    HandedOver,
+}
+
+struct Sockets {
+    http: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    metrics: Option<TcpListener>,
+    admin: UnixListener,
+    /// Set when this process took over from another; it is told we serve once we do.
+    takeover: Option<std::os::unix::net::UnixStream>,
+    state: state::PersistedState,
+    hints: HealthHints,
+}
+
+/// Runs the proxy until `shutdown` completes or another process takes over. Everything is
+/// validated and every socket opened before any request is served.
+pub async fn run(
+    config: ProxyConfig,
+    plugins: Plugins,
+    takeover: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Exit, ServeError> {
+    config.validate().map_err(ServeError::Config)?;
+    let log = AccessLogger::open(&config.access_log).map_err(ServeError::AccessLog)?;
+    let sockets = if takeover {
+        take_over(&config).await?
+    } else {
+        bind_all(&config)?
+    };
+
+    let metrics = Arc::new(Metrics::new());
+    let forwarder = Arc::new(Forwarder::new(
+        &config,
+        metrics.clone(),
+        log,
+        plugins.challenges.clone(),
+    ));
+    let control = Arc::new(Control::new(
+        forwarder.clone(),
+        config.state_file.clone(),
+        config.health.clone(),
+    ));
+    control.restore(sockets.state, &sockets.hints).await;
+
+    let conns = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (admin_pause_tx, admin_pause_rx) = watch::channel(false);
+    let builder = Arc::new(connection_builder(&config));
+    let mut offered: Vec<(SocketKind, RawFd)> = Vec::new();
+
+    let mut listen_names = Vec::new();
+    for listener in sockets.http {
+        listen_names.push(local_name(&listener));
+        offered.push((SocketKind::Http, listener.as_raw_fd()));
+        spawn_accept(
+            listener,
+            None,
+            forwarder.clone(),
+            builder.clone(),
+            conns.clone(),
+            stop_rx.clone(),
+            config.max_header_bytes,
+        );
+    }
+    let mut tls_names = Vec::new();
+    for listener in sockets.tls {
+        tls_names.push(local_name(&listener));
+        offered.push((SocketKind::Tls, listener.as_raw_fd()));
+        let acceptor = plugins.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        if acceptor.is_none() {
+            return Err(ServeError::Config(
+                "a TLS listener needs certificates; give --cert-dir with certificates or --acme"
+                    .into(),
+            ));
+        }
+        spawn_accept(
+            listener,
+            acceptor,
+            forwarder.clone(),
+            builder.clone(),
+            conns.clone(),
+            stop_rx.clone(),
+            config.max_header_bytes,
+        );
+    }
+    if let Some(listener) = sockets.metrics {
+        offered.push((SocketKind::Metrics, listener.as_raw_fd()));
+        spawn_metrics(listener, metrics.clone(), stop_rx.clone());
+    }
+    offered.push((SocketKind::Admin, sockets.admin.as_raw_fd()));
+    let admin_ctx = Arc::new(AdminContext {
+        control: control.clone(),
+        listen: listen_names,
+        tls_listen: tls_names,
+    });
+    spawn_admin(sockets.admin, admin_ctx, stop_rx.clone(), admin_pause_rx);
+
+    // Tell the previous process we serve, then wait for it to let go of the handover path.
+    let handover_path = handover::socket_path(&config.admin_socket);
+    if let Some(conn) = sockets.takeover {
+        tokio::task::spawn_blocking(move || handover::confirm(conn))
+            .await
+            .map_err(|e| ServeError::Takeover(std::io::Error::other(e)))?
+            .map_err(ServeError::Takeover)?;
+        tracing::info!("took over from the previous proxy");
+    }
+    let _ = std::fs::remove_file(&handover_path);
+    let handover_listener = std::os::unix::net::UnixListener::bind(&handover_path)
+        .and_then(|l| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&handover_path, std::fs::Permissions::from_mode(0o600))?;
+            l.set_nonblocking(true)?;
+            UnixListener::from_std(l)
+        })
+        .map_err(|source| ServeError::Bind {
+            addr: handover_path.display().to_string(),
+            source,
+        })?;
+
+    tracing::info!(pid = std::process::id(), "proxy serving");
+    let exit = tokio::select! {
+        _ = shutdown => Exit::Shutdown,
+        _ = serve_handover(handover_listener, control.clone(), offered, admin_pause_tx, config.handover_drain) => Exit::HandedOver,
+    };
+
+    // Stop accepting; connections finish their requests; tunnels get until the drain deadline.
+    let _ = stop_tx.send(true);
+    let drain = config.handover_drain;
+    let _ = tokio::time::timeout(drain, async {
+        while conns.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(drain, async {
+        while control.open_connections().await > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if exit == Exit::Shutdown {
+        let _ = std::fs::remove_file(&config.admin_socket);
+        let _ = std::fs::remove_file(&handover_path);
+    }
+    Ok(exit)
+}
+
+fn local_name(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
+fn bind_all(config: &ProxyConfig) -> Result<Sockets, ServeError> {
+    let bind = |addr: SocketAddr| {
+        listener::bind_tcp(addr)
+            .and_then(TcpListener::from_std)
+            .map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })
+    };
+    // The admin socket first: if another proxy runs, say so before touching its ports.
+    let admin = listener::bind_unix(&config.admin_socket)
+        .and_then(UnixListener::from_std)
+        .map_err(|source| ServeError::Bind {
+            addr: config.admin_socket.display().to_string(),
+            source,
+        })?;
+    let state = state::load(&config.state_file).map_err(ServeError::State)?;
+    Ok(Sockets {
+        http: config
+            .listen
+            .iter()
+            .map(|a| bind(*a))
+            .collect::<Result<_, _>>()?,
+        tls: config
+            .tls_listen
+            .iter()
+            .map(|a| bind(*a))
+            .collect::<Result<_, _>>()?,
+        metrics: config.metrics_listen.map(bind).transpose()?,
+        admin,
+        takeover: None,
+        state,
+        hints: HealthHints::new(),
+    })
+}
+
+async fn take_over(config: &ProxyConfig) -> Result<Sockets, ServeError> {
+    let path = handover::socket_path(&config.admin_socket);
+    let received = tokio::task::spawn_blocking(move || handover::request(&path))
+        .await
+        .map_err(|e| ServeError::Takeover(std::io::Error::other(e)))?
+        .map_err(ServeError::Takeover)?;
+    let mut sockets = Sockets {
+        http: vec![],
+        tls: vec![],
+        metrics: None,
+        admin: UnixListener::from_std(placeholder_unix()?).map_err(ServeError::Takeover)?,
+        takeover: Some(received.conn),
+        state: received.offer.state,
+        hints: received
+            .offer
+            .health
+            .into_iter()
+            .map(|(route, addr, h)| ((route, addr), h.into()))
+            .collect(),
+    };
+    let mut admin = None;
+    for (kind, fd) in received.offer.sockets.into_iter().zip(received.fds) {
+        match kind {
+            SocketKind::Admin => {
+                let std_listener = std::os::unix::net::UnixListener::from(fd);
+                std_listener
+                    .set_nonblocking(true)
+                    .map_err(ServeError::Takeover)?;
+                admin = Some(UnixListener::from_std(std_listener).map_err(ServeError::Takeover)?);
+            }
+            kind => {
+                let listener = tcp_from(fd)?;
+                match kind {
+                    SocketKind::Http => sockets.http.push(listener),
+                    SocketKind::Tls => sockets.tls.push(listener),
+                    _ => sockets.metrics = Some(listener),
+                }
+            }
+        }
+    }
+    sockets.admin = admin.ok_or_else(|| {
+        ServeError::Takeover(std::io::Error::other(
+            "the running proxy did not pass its admin socket",
+        ))
+    })?;
+    Ok(sockets)
+}
+
+fn tcp_from(fd: OwnedFd) -> Result<TcpListener, ServeError> {
+    let std_listener = std::net::TcpListener::from(fd);
+    std_listener
+        .set_nonblocking(true)
+        .map_err(ServeError::Takeover)?;
+    TcpListener::from_std(std_listener).map_err(ServeError::Takeover)
+}
+
+/// An unbound unix listener stands in until the real admin socket arrives.
+fn placeholder_unix() -> Result<std::os::unix::net::UnixListener, ServeError> {
+    let dir = std::env::temp_dir().join(format!("berth-proxy-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("placeholder.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(ServeError::Takeover)?;
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&dir);
+    listener
+        .set_nonblocking(true)
+        .map_err(ServeError::Takeover)?;
+    Ok(listener)
+}
+
+fn connection_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.timeouts.header_read)
+        .max_buf_size(config.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+/// Serves one client connection; when the process stops, in-flight requests finish and
+/// the connection closes (idle keep-alive connections at once). A macro because the
+/// connection type's bounds are hyper's own and do not name well in a generic function.
+macro_rules! serve_conn {
+    ($conn:expr, $stop:ident) => {{
+        let conn = $conn;
+        tokio::pin!(conn);
+        let mut stop = $stop;
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopped(&mut stop) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }};
+}
+
+fn spawn_accept(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    forwarder: Arc<Forwarder>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    conns: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+    max_head: usize,
+) {
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stopped(&mut stop) => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let forwarder = forwarder.clone();
+            let builder = builder.clone();
+            let tls = tls.clone();
+            let stop = stop.clone();
+            let open = ConnGuard::new(conns.clone());
+            tokio::spawn(async move {
+                let _open = open;
+                let info = ConnInfo {
+                    peer,
+                    tls: tls.is_some(),
+                };
+                let service = service_fn(move |req| {
+                    let forwarder = forwarder.clone();
+                    async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
+                });
+                match tls {
+                    None => {
+                        let io = TokioIo::new(FramingGuard::new(stream, max_head));
+                        serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
+                    }
+                    Some(acceptor) => {
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await
+                        else {
+                            return;
+                        };
+                        let io = TokioIo::new(FramingGuard::new(stream, max_head));
+                        serve_conn!(builder.serve_connection_with_upgrades(io, service), stop);
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// Counts open client connections so that shutdown can wait for them.
+struct ConnGuard(Arc<AtomicUsize>);
+
+impl ConnGuard {
+    fn new(count: Arc<AtomicUsize>) -> ConnGuard {
+        count.fetch_add(1, Ordering::AcqRel);
+        ConnGuard(count)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn spawn_metrics(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => continue,
+                },
+                _ = stopped(&mut stop) => return,
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let metrics = metrics.clone();
+                    async move {
+                        let response = if req.uri().path() == "/metrics" {
+                            let mut r = hyper::Response::new(full(metrics.encode()));
+                            r.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static(
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                ),
+                            );
+                            r
+                        } else {
+                            crate::error_page::page(
+                                hyper::StatusCode::NOT_FOUND,
+                                "metrics are at /metrics",
+                            )
+                        };
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+fn spawn_admin(
+    listener: UnixListener,
+    ctx: Arc<AdminContext>,
+    mut stop: watch::Receiver<bool>,
+    mut paused: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            // During a handover this process stops taking admin requests, so that the
+            // routes it hands over cannot change behind the new process's back.
+            if *paused.borrow() {
+                tokio::select! {
+                    _ = paused.changed() => continue,
+                    _ = stopped(&mut stop) => return,
+                }
+            }
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => continue,
+                },
+                _ = paused.changed() => continue,
+                _ = stopped(&mut stop) => return,
+            };
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let ctx = ctx.clone();
+                    async move { Ok::<_, Infallible>(admin::handle(ctx, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// Old process: answers a takeover request. Returns once a new process serves on our
+/// sockets; a failed attempt resumes normal service and keeps waiting.
+async fn serve_handover(
+    listener: UnixListener,
+    control: Arc<Control>,
+    offered: Vec<(SocketKind, RawFd)>,
+    admin_pause: watch::Sender<bool>,
+    ready_timeout: Duration,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(std_stream) = stream.into_std() else {
+            continue;
+        };
+        let _ = std_stream.set_nonblocking(false);
+        let std_stream = Arc::new(std_stream);
+        let conn = std_stream.clone();
+        if tokio::task::spawn_blocking(move || handover::read_request(&conn))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .is_none()
+        {
+            continue;
+        }
+        admin_pause.send_replace(true);
+        let offer = if control.busy().await {
+            Offer {
+                sockets: vec![],
+                state: Default::default(),
+                health: vec![],
+                error: Some("a deploy is in progress; upgrade after it finishes".into()),
+            }
+        } else {
+            let (state, health) = control.snapshot().await;
+            Offer {
+                sockets: offered.iter().map(|(k, _)| *k).collect(),
+                state,
+                health: health
+                    .into_iter()
+                    .map(|(r, a, h)| (r, a, h.into()))
+                    .collect(),
+                error: None,
+            }
+        };
+        let refused = offer.error.is_some();
+        let fds: Vec<RawFd> = if refused {
+            vec![]
+        } else {
+            offered.iter().map(|(_, fd)| *fd).collect()
+        };
+        let conn = std_stream.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            handover::send_offer(&conn, &offer, &fds)?;
+            if refused {
+                return Err(std::io::Error::other("refused"));
+            }
+            handover::wait_ready(&conn, ready_timeout)
+        })
+        .await;
+        if matches!(outcome, Ok(Ok(()))) {
+            // Dropping the listener frees the handover path; closing the connection tells
+            // the new process it may bind there.
+            drop(listener);
+            drop(std_stream);
+            return;
+        }
+        tracing::warn!("a takeover attempt failed; this proxy keeps serving");
+        admin_pause.send_replace(false);
+    }
+}
+
+/// Resolves once `stop` says stop; the borrow of the channel ends inside, so callers'
+/// futures stay `Send`.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,87 @@
+//! What `GET /status` answers: routes, sets, targets, health and in-flight counts.
+
+use crate::target::Health;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub version: String,
+    pub listen: Vec<String>,
+    pub tls_listen: Vec<String>,
+    pub routes: Vec<RouteStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RouteStatus {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path_prefix: String,
+    pub health_path: Option<String>,
+    pub maintenance: Option<String>,
+    pub paused: bool,
+    pub deploying: bool,
+    pub sets: Vec<SetStatus>,
+    pub draining: Vec<TargetStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetStatus {
+    pub id: String,
+    pub weight: u32,
+    /// A set being deployed: health-checked, not yet given traffic.
+    pub pending: bool,
+    pub targets: Vec<TargetStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub addr: String,
+    pub health: HealthName,
+    pub draining: bool,
+    pub inflight: usize,
+    pub requests: u64,
+    pub failures: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthName {
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+impl From<Health> for HealthName {
+    fn from(h: Health) -> Self {
+        match h {
+            Health::Unknown => HealthName::Unknown,
+            Health::Healthy => HealthName::Healthy,
+            Health::Unhealthy => HealthName::Unhealthy,
+        }
+    }
+}
+
+impl From<HealthName> for Health {
+    fn from(h: HealthName) -> Self {
+        match h {
+            HealthName::Unknown => Health::Unknown,
+            HealthName::Healthy => Health::Healthy,
+            HealthName::Unhealthy => Health::Unhealthy,
+        }
+    }
+}
+
+/// The answer to a deploy, after the drain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployReport {
+    pub route: String,
+    pub set: String,
+    /// From the request to every new target passing its health check.
+    pub healthy_after_ms: u64,
+    /// From the last target passing to traffic moving to the new set.
+    pub switch_ms: f64,
+    pub drained_ms: u64,
+    /// Requests or tunnels still open on the old set when `drain_timeout` passed, closed then.
+    pub closed_at_deadline: usize,
+}

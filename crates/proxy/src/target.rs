@@ -1,0 +1,178 @@
+//! One upstream address and what the proxy knows about it right now.
+
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Health as the load balancer sees it. A target starts `Unknown` and gets no traffic until
+/// a check passes, so a container that is still booting (or a target restored from the
+/// state file) never receives a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Unknown = 0,
+    Healthy = 1,
+    Unhealthy = 2,
+}
+
+impl Health {
+    fn from_u8(value: u8) -> Health {
+        match value {
+            1 => Health::Healthy,
+            2 => Health::Unhealthy,
+            _ => Health::Unknown,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// `IP:PORT` as text, kept for URIs and metric labels so that the hot path formats nothing.
+    pub authority: String,
+    health: AtomicU8,
+    draining: AtomicBool,
+    inflight: AtomicUsize,
+    requests: AtomicU64,
+    failures: AtomicU64,
+    /// Health changes, for waiters (deploys waiting for a new set); readers on the hot path
+    /// use the atomic instead.
+    health_tx: watch::Sender<Health>,
+    /// Set to true when the drain deadline passes: open tunnels (WebSockets) close then.
+    close_tx: watch::Sender<bool>,
+}
+
+impl Target {
+    pub fn new(addr: SocketAddr) -> Arc<Target> {
+        Target::with_health(addr, Health::Unknown)
+    }
+
+    pub fn with_health(addr: SocketAddr, health: Health) -> Arc<Target> {
+        Arc::new(Target {
+            addr,
+            authority: addr.to_string(),
+            health: AtomicU8::new(health as u8),
+            draining: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            health_tx: watch::channel(health).0,
+            close_tx: watch::channel(false).0,
+        })
+    }
+
+    pub fn health(&self) -> Health {
+        Health::from_u8(self.health.load(Ordering::Acquire))
+    }
+
+    /// Records a new health state; returns the previous one so callers can count transitions.
+    pub fn set_health(&self, health: Health) -> Health {
+        let previous = Health::from_u8(self.health.swap(health as u8, Ordering::AcqRel));
+        if previous != health {
+            self.health_tx.send_replace(health);
+        }
+        previous
+    }
+
+    /// Whether the load balancer may send a new request here.
+    pub fn is_available(&self) -> bool {
+        self.health.load(Ordering::Acquire) == Health::Healthy as u8
+            && !self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Takes a target back into service (a rollback to a set that is still draining).
+    pub fn stop_draining(&self) {
+        self.draining.store(false, Ordering::Release);
+        self.close_tx.send_replace(false);
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Acquire)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn record_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request (or an open tunnel) against this target until the guard drops.
+    pub fn begin(self: &Arc<Target>) -> InflightGuard {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InflightGuard(self.clone())
+    }
+
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.health_tx.subscribe()
+    }
+
+    /// Tells open tunnels to this target to close.
+    pub fn close_tunnels(&self) {
+        self.close_tx.send_replace(true);
+    }
+
+    pub fn watch_close(&self) -> watch::Receiver<bool> {
+        self.close_tx.subscribe()
+    }
+}
+
+/// Held for as long as a request to a target is in flight (including while its response
+/// body streams), so that a drain knows when the target is idle.
+#[derive(Debug)]
+pub struct InflightGuard(Arc<Target>);
+
+impl InflightGuard {
+    pub fn target(&self) -> &Arc<Target> {
+        &self.0
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_targets_get_no_traffic_until_healthy() {
+        let target = Target::new("127.0.0.1:1".parse().unwrap());
+        assert!(!target.is_available());
+        target.set_health(Health::Healthy);
+        assert!(target.is_available());
+        target.start_draining();
+        assert!(!target.is_available());
+    }
+
+    #[test]
+    fn inflight_counts_until_the_guard_drops() {
+        let target = Target::new("127.0.0.1:1".parse().unwrap());
+        let a = target.begin();
+        let b = target.begin();
+        assert_eq!(target.inflight(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(target.inflight(), 0);
+        assert_eq!(target.requests(), 2);
+    }
+}
