@@ -285,15 +285,21 @@ fn raise_open_files_limit() -> Result<u64> {
 }
 
 /// Builds testapp (and berth, when measured) in release mode and returns the binaries' directory.
+/// One cargo invocation per package: built together, their dependencies' features would be
+/// unified into a third combination, which rebuilds every shared dependency for nothing.
 fn release_build(root: &Path, with_berth: bool) -> Result<PathBuf> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .args(["build", "--release", "--locked", "-p", "testapp"])
-        .current_dir(root);
-    if with_berth {
-        cargo.args(["-p", "berth-cli"]);
+    let packages: &[&str] = if with_berth {
+        &["testapp", "berth-cli"]
+    } else {
+        &["testapp"]
+    };
+    for package in packages {
+        crate::cmd::run(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--release", "--locked", "-p", package])
+                .current_dir(root),
+        )?;
     }
-    crate::cmd::run(&mut cargo)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"));
