@@ -37,7 +37,7 @@ pub struct AppState {
 pub struct TaskGuard(#[allow(dead_code)] mpsc::Sender<()>);
 
 pub async fn run(config: Config) -> io::Result<()> {
-    let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+    let addr = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|err| io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}")))?;

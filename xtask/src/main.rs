@@ -5,6 +5,7 @@
 //! `crates/engine` talks to Docker applies to the berth binary, not to this helper.
 
 mod bench;
+mod bench_proxy;
 mod cmd;
 mod demo;
 mod postgres_image;
@@ -30,7 +31,13 @@ tasks:
   bench config [N]        berth config vs docker-compose config on a generated N-service
                           project (default 2000), measured in the same run
   bench up [N]            berth up -d vs docker-compose up -d on a generated N-service
-                          testapp stack (default 10): from nothing and no-op, 3 rounds";
+                          testapp stack (default 10): from nothing and no-op, 3 rounds
+  bench proxy [--duration 10s] [--conns 1,64,256] [--rounds 3]
+              [--servers berth,nginx,haproxy,caddy]
+                          berth's proxy vs nginx, HAProxy and Caddy in front of testapp on
+                          loopback (wrk req/s, p50, p99, medians of the rounds; RSS with
+                          10,000 idle connections), testapp answered directly as the anchor,
+                          all measured in the same run";
 
 fn main() {
     if let Err(err) = run() {
@@ -54,6 +61,9 @@ fn run() -> Result<()> {
         ["bench", "config", n] => bench::config(&workspace_root(), n.parse()?, 5),
         ["bench", "up"] => bench::up(&workspace_root(), 10, 3),
         ["bench", "up", n] => bench::up(&workspace_root(), n.parse()?, 3),
+        ["bench", "proxy", rest @ ..] => {
+            bench_proxy::run(&workspace_root(), bench_proxy::Options::parse(rest)?)
+        }
         ["help" | "--help" | "-h"] | [] => {
             println!("{USAGE}");
             Ok(())
