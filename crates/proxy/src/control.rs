@@ -131,6 +131,11 @@ impl Control {
     }
 
     fn check(&self, target: &Arc<Target>, spec: &RouteSpec) {
+        target.attach_counters(
+            self.forwarder
+                .metrics
+                .target_counters(&spec.name, &target.authority),
+        );
         health_check::spawn(
             target,
             spec.health_path.clone(),
@@ -571,6 +576,7 @@ impl Control {
                     .collect(),
                 draining: r.draining.clone(),
                 control: r.control.clone(),
+                metrics: self.forwarder.metrics.route(&r.spec.name),
             })
         });
         self.forwarder.router.store(Arc::new(Router::new(services)));

@@ -5,7 +5,7 @@ use crate::body::{full, BoxError, Guarded, ProxyBody};
 use crate::config::ProxyConfig;
 use crate::error_page;
 use crate::load_balancer;
-use crate::metrics::{ErrorLabels, Metrics, RequestLabels, RouteLabels, StatusClass};
+use crate::metrics::{ErrorLabels, Metrics, StatusClass};
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::service::Service;
@@ -20,6 +20,13 @@ use hyper::{Request, Response, StatusCode, Uri, Version};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
+
+/// A response and, for metrics and the access log, the route and target that served it.
+type Served = (
+    Response<ProxyBody>,
+    Option<Arc<Service>>,
+    Option<Arc<Target>>,
+);
 
 /// Where a request came from, fixed per client connection.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +98,12 @@ impl Forwarder {
         };
         let host = request_host(&req).unwrap_or_default();
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
+        // Only the access log needs the path after the request is handed on.
+        let path = if self.log.enabled() {
+            req.uri().path().to_string()
+        } else {
+            String::new()
+        };
         let version = req.version();
 
         let (mut response, route, target) = self.dispatch(req, &host, &request_id, conn).await;
@@ -109,21 +121,17 @@ impl Forwarder {
 
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
-        if let Some(route) = &route {
-            self.metrics
-                .requests
-                .get_or_create(&RequestLabels {
-                    route: route.clone(),
-                    target: target.clone().unwrap_or_default(),
-                    class: StatusClass::of(status),
-                })
-                .inc();
-            self.metrics
-                .duration
-                .get_or_create(&RouteLabels {
-                    route: route.clone(),
-                })
-                .observe(elapsed.as_secs_f64());
+        if let Some(service) = &route {
+            // Handles were made when the route was published, so counting takes no lock
+            // and allocates nothing.
+            service.metrics.duration.observe(elapsed.as_secs_f64());
+            let class = StatusClass::of(status) as usize;
+            match &target {
+                Some(t) => t.count_response(class),
+                None => {
+                    service.metrics.untargeted[class].inc();
+                }
+            }
         }
         if self.log.enabled() {
             self.log.write(&Entry {
@@ -138,8 +146,8 @@ impl Forwarder {
                 path: &path,
                 protocol: version_name(version),
                 status,
-                route: route.as_deref().unwrap_or(""),
-                target: target.as_deref().unwrap_or(""),
+                route: route.as_ref().map(|s| s.spec.name.as_str()).unwrap_or(""),
+                target: target.as_ref().map(|t| t.authority.as_str()).unwrap_or(""),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
             });
         }
@@ -153,7 +161,7 @@ impl Forwarder {
         host: &str,
         request_id: &HeaderValue,
         conn: ConnInfo,
-    ) -> (Response<ProxyBody>, Option<String>, Option<String>) {
+    ) -> Served {
         if let Some(reason) = framing_problem(req.headers()) {
             return (error_page::bad_request(reason), None, None);
         }
@@ -176,7 +184,7 @@ impl Forwarder {
                 None => return (error_page::no_route(host), None, None),
             }
         };
-        let route = Some(service.spec.name.clone());
+        let route = Some(service.clone());
         if let Some(message) = &service.spec.maintenance {
             return (error_page::maintenance(message), route, None);
         }
@@ -193,13 +201,7 @@ impl Forwarder {
         if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
             return (error_page::too_large(self.max_body), route, None);
         }
-        let inflight = self
-            .metrics
-            .inflight
-            .get_or_create(&RouteLabels {
-                route: service.spec.name.clone(),
-            })
-            .clone();
+        let inflight = service.metrics.inflight.clone();
         inflight.inc();
         let _inflight = scopeguard(move || {
             inflight.dec();
@@ -215,7 +217,7 @@ impl Forwarder {
             if response.status() == StatusCode::BAD_GATEWAY {
                 self.passive_failure(&service, &target, "connect");
             }
-            return (response, route, Some(target.authority.clone()));
+            return (response, route, Some(target.clone()));
         }
         self.forward(req, &service, host, request_id, conn).await
     }
@@ -227,8 +229,8 @@ impl Forwarder {
         host: &str,
         request_id: &HeaderValue,
         conn: ConnInfo,
-    ) -> (Response<ProxyBody>, Option<String>, Option<String>) {
-        let route = Some(service.spec.name.clone());
+    ) -> Served {
+        let route = Some(service.clone());
         let (parts, body) = req.into_parts();
         // A request without a body can be sent again to another target when the first
         // refuses the connection: nothing reached it, so nothing runs twice.
@@ -281,7 +283,7 @@ impl Forwarder {
                     return (
                         Response::from_parts(parts, body),
                         route,
-                        Some(target.authority.clone()),
+                        Some(target.clone()),
                     );
                 }
                 Ok(Err(UpstreamError::Connect(e))) => {
@@ -292,7 +294,7 @@ impl Forwarder {
                         return (
                             error_page::bad_gateway(&last_error),
                             route,
-                            Some(target.authority.clone()),
+                            Some(target.clone()),
                         );
                     }
                     excluded = Some(target);
@@ -303,7 +305,7 @@ impl Forwarder {
                     } else {
                         error_page::bad_request(&format!("the request body could not be read: {e}"))
                     };
-                    return (response, route, Some(target.authority.clone()));
+                    return (response, route, Some(target.clone()));
                 }
                 Ok(Err(UpstreamError::Other(e))) => {
                     target.record_failure();
@@ -323,7 +325,7 @@ impl Forwarder {
                             target.authority
                         )),
                         route,
-                        Some(target.authority.clone()),
+                        Some(target.clone()),
                     );
                 }
                 Err(_) => {
@@ -336,7 +338,7 @@ impl Forwarder {
                             self.response_timeout.as_secs()
                         )),
                         route,
-                        Some(target.authority.clone()),
+                        Some(target.clone()),
                     );
                 }
             }
@@ -383,10 +385,16 @@ fn build_upstream_request(
     conn: ConnInfo,
     body: ProxyBody,
 ) -> Result<Request<ProxyBody>, String> {
-    let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let uri: Uri = format!("http://{}{}", target.authority, path)
-        .parse()
-        .map_err(|_| format!("the request target `{path}` is not a valid path"))?;
+    let mut uri = hyper::http::uri::Parts::default();
+    uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
+    uri.authority = Some(target.uri_authority.clone());
+    uri.path_and_query = Some(
+        req.uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = Uri::from_parts(uri).map_err(|e| format!("the request target is not valid: {e}"))?;
     let mut headers = req.headers.clone();
     strip_hop_headers(&mut headers);
     if !headers.contains_key(header::HOST) {

@@ -69,7 +69,7 @@ impl<S> FramingGuard<S> {
         FramingGuard {
             inner,
             state: State::Head,
-            pending: BytesMut::with_capacity(4096),
+            pending: BytesMut::new(),
             ready: BytesMut::new(),
             first: true,
             eof: false,
@@ -289,6 +289,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
                 let n = this.ready.len().min(buf.remaining());
                 buf.put_slice(&this.ready[..n]);
                 this.ready.advance(n);
+                if this.ready.is_empty() {
+                    // Idle keep-alive connections are most of a busy proxy's connections;
+                    // they hold no buffer of ours between requests.
+                    this.ready = BytesMut::new();
+                }
                 return Poll::Ready(Ok(()));
             }
             if let State::Refused { .. } = this.state {
@@ -345,6 +350,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
                 unsafe { this.pending.set_len(this.pending.len() + filled) };
             }
             this.advance();
+            if this.pending.is_empty() {
+                this.pending = BytesMut::new();
+            }
         }
     }
 }

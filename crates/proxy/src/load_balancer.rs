@@ -91,6 +91,7 @@ mod tests {
             sets,
             draining: vec![],
             control: Arc::new(RouteControl::default()),
+            metrics: crate::metrics::RouteMetrics::detached(),
         }
     }
 

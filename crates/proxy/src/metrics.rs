@@ -69,10 +69,47 @@ pub struct TransitionLabels {
     pub to: &'static str,
 }
 
+/// One route's metric handles, made when the route is published so that the request path
+/// only increments (each handle shares its value with the registry).
+#[derive(Clone, Debug)]
+pub struct RouteMetrics {
+    pub duration: Histogram,
+    pub inflight: Gauge,
+    /// Responses the proxy made itself (503 without a target, 404…), by status class.
+    pub untargeted: [Counter; 5],
+}
+
+impl RouteMetrics {
+    /// Handles registered nowhere, for snapshots built in unit tests.
+    pub fn detached() -> RouteMetrics {
+        RouteMetrics {
+            duration: duration_histogram(),
+            inflight: Gauge::default(),
+            untargeted: Default::default(),
+        }
+    }
+}
+
+fn duration_histogram() -> Histogram {
+    // From 0.5 ms to about 32 s: loopback targets answer in well under a millisecond, and
+    // the slow end covers long polls.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 2.0, 17,
+    ))
+}
+
+const CLASSES: [StatusClass; 5] = [
+    StatusClass::Informational,
+    StatusClass::Success,
+    StatusClass::Redirection,
+    StatusClass::ClientError,
+    StatusClass::ServerError,
+];
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RouteLabels, Histogram>,
+    pub duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub inflight: Family<RouteLabels, Gauge>,
     pub upstream_errors: Family<ErrorLabels, Counter>,
     pub health_transitions: Family<TransitionLabels, Counter>,
@@ -93,13 +130,9 @@ impl Metrics {
             "Requests answered, by route, target and status class",
             requests.clone(),
         );
-        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            // From 0.5 ms to about 32 s: loopback targets answer in well under a
-            // millisecond, and the slow end covers long polls.
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.0005, 2.0, 17,
-            ))
-        });
+        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
         registry.register(
             "request_duration_seconds",
             "Time from request to response head, by route",
@@ -127,6 +160,30 @@ impl Metrics {
             upstream_errors,
             health_transitions,
         }
+    }
+
+    pub fn route(&self, route: &str) -> RouteMetrics {
+        let labels = RouteLabels {
+            route: route.to_string(),
+        };
+        RouteMetrics {
+            duration: self.duration.get_or_create(&labels).clone(),
+            inflight: self.inflight.get_or_create(&labels).clone(),
+            untargeted: self.target_counters(route, ""),
+        }
+    }
+
+    /// Response counters of one target of one route, by status class.
+    pub fn target_counters(&self, route: &str, target: &str) -> [Counter; 5] {
+        CLASSES.map(|class| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    route: route.to_string(),
+                    target: target.to_string(),
+                    class,
+                })
+                .clone()
+        })
     }
 
     /// The text exposition format Prometheus scrapes.

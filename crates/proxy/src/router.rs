@@ -130,6 +130,7 @@ mod tests {
             sets: vec![],
             draining: vec![],
             control: Arc::new(RouteControl::default()),
+            metrics: crate::metrics::RouteMetrics::detached(),
         })
     }
 

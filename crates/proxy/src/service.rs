@@ -17,6 +17,7 @@ pub struct Service {
     /// Targets that left the route and are finishing their in-flight requests.
     pub draining: Vec<Arc<Target>>,
     pub control: Arc<RouteControl>,
+    pub metrics: crate::metrics::RouteMetrics,
 }
 
 #[derive(Debug)]

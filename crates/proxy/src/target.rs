@@ -32,6 +32,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `IP:PORT` as text, kept for URIs and metric labels so that the hot path formats nothing.
     pub authority: String,
+    /// The same, parsed once for upstream request URIs.
+    pub uri_authority: hyper::http::uri::Authority,
     health: AtomicU8,
     draining: AtomicBool,
     inflight: AtomicUsize,
@@ -42,6 +44,8 @@ pub struct Target {
     health_tx: watch::Sender<Health>,
     /// Set to true when the drain deadline passes: open tunnels (WebSockets) close then.
     close_tx: watch::Sender<bool>,
+    /// Response counters by status class, attached by the control plane.
+    responses: std::sync::OnceLock<[prometheus_client::metrics::counter::Counter; 5]>,
 }
 
 impl Target {
@@ -53,6 +57,8 @@ impl Target {
         Arc::new(Target {
             addr,
             authority: addr.to_string(),
+            uri_authority: hyper::http::uri::Authority::try_from(addr.to_string().as_str())
+                .expect("a socket address is a valid URI authority"),
             health: AtomicU8::new(health as u8),
             draining: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
@@ -60,6 +66,7 @@ impl Target {
             failures: AtomicU64::new(0),
             health_tx: watch::channel(health).0,
             close_tx: watch::channel(false).0,
+            responses: std::sync::OnceLock::new(),
         })
     }
 
@@ -117,6 +124,17 @@ impl Target {
         self.inflight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::Relaxed);
         InflightGuard(self.clone())
+    }
+
+    pub fn attach_counters(&self, counters: [prometheus_client::metrics::counter::Counter; 5]) {
+        let _ = self.responses.set(counters);
+    }
+
+    /// Counts a response of status class `class` (0 for 1xx … 4 for 5xx).
+    pub fn count_response(&self, class: usize) {
+        if let Some(counters) = self.responses.get() {
+            counters[class].inc();
+        }
     }
 
     pub fn watch_health(&self) -> watch::Receiver<Health> {
