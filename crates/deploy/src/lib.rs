@@ -5,9 +5,14 @@
 //! engine reports ([`plan::plan`], [`plan::plan_down`]) and writes the systemd unit text
 //! ([`systemd::unit`]). The executor that carries a [`plan::Plan`] out lives next to the engine
 //! calls, so that every decision here can be unit-tested without Docker.
+//!
+//! Deploys also need memory that outlives a process: [`store::Store`] is the embedded SQLite
+//! state store (releases and the deploy journal), and [`lock::ProjectLock`] keeps two deploys of
+//! one project from running at once. These two touch the file system, nothing else does.
 
 pub mod actual;
 pub mod adopt;
+pub mod clock;
 pub mod container;
 pub mod deadline;
 pub mod desired;
@@ -15,8 +20,11 @@ pub mod error;
 pub mod execute;
 pub mod hash;
 pub mod labels;
+pub mod lock;
 pub mod order;
 pub mod plan;
+pub mod store;
+pub mod store_error;
 pub mod systemd;
 pub mod units;
 pub mod watch;
@@ -25,8 +33,11 @@ pub use actual::{Actual, ResourceSummary};
 pub use desired::{desired_state, Context, Desired, DesiredDependency, DesiredService};
 pub use error::PlanError;
 pub use execute::{execute, execute_until, Event, ExecuteError, ExecuteOptions};
+pub use lock::{Holder, LockError, ProjectLock};
 pub use order::DependencyGraph;
 pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
+pub use store::{JournalEntry, NewRelease, Outcome, Release, ReleaseStatus, ServiceImage, Store};
+pub use store_error::StoreError;
 pub use watch::{
     plan_batch, watch_rules, Change, ServiceActions, WatchAction, WatchError, WatchRule,
 };
