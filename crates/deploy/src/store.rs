@@ -15,6 +15,7 @@ use crate::store_error::StoreError;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,16 +81,26 @@ const MIGRATIONS: &[&str] = &[
 /// `$XDG_STATE_HOME/berth/state.db`, falling back to `~/.local/state/berth/state.db` as the
 /// XDG base directory specification says (and to a per-user temporary directory without `HOME`).
 pub fn default_path() -> PathBuf {
-    if is_root() {
+    path_for(
+        is_root(),
+        std::env::var_os("XDG_STATE_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+/// [`default_path`]'s rule on explicit inputs, so that it can be tested without changing the
+/// test process's environment.
+fn path_for(root: bool, xdg_state_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+    if root {
         return PathBuf::from("/var/lib/berth/state.db");
     }
     // The specification says relative values are invalid and must be ignored.
-    let xdg = std::env::var_os("XDG_STATE_HOME")
+    let xdg = xdg_state_home
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     match xdg {
         Some(dir) => dir.join("berth/state.db"),
-        None => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        None => match home.filter(|h| !h.is_empty()) {
             Some(home) => PathBuf::from(home).join(".local/state/berth/state.db"),
             None => std::env::temp_dir().join(format!("berth-{}/state.db", user_id())),
         },
@@ -774,4 +785,31 @@ fn to_i64(v: u64) -> i64 {
 /// A stored number or time read back; a negative one was not written by berth.
 fn to_u64(v: i64, what: &str) -> Result<u64, Failure> {
     u64::try_from(v).map_err(|_| Failure::Corrupt(format!("{what} is negative ({v})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_path_rule() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(
+            path_for(true, os("/x"), os("/home/a")),
+            Path::new("/var/lib/berth/state.db")
+        );
+        assert_eq!(
+            path_for(false, os("/x/state"), os("/home/a")),
+            Path::new("/x/state/berth/state.db")
+        );
+        for ignored in ["", "relative/state"] {
+            assert_eq!(
+                path_for(false, os(ignored), os("/home/a")),
+                Path::new("/home/a/.local/state/berth/state.db")
+            );
+        }
+        let fallback = path_for(false, None, None);
+        assert!(fallback.starts_with(std::env::temp_dir()));
+        assert!(fallback.ends_with("state.db"));
+    }
 }
