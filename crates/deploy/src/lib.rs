@@ -8,7 +8,7 @@
 //!
 //! Deploys also need memory that outlives a process: [`store::Store`] is the embedded SQLite
 //! state store (releases and the deploy journal), and [`lock::ProjectLock`] keeps two deploys of
-//! one project from running at once. These two touch the file system, nothing else does.
+//! one project from running at once. They are the only modules here that touch the file system.
 
 pub mod actual;
 pub mod adopt;

@@ -405,12 +405,13 @@ impl Store {
 
     /// The project's releases, newest first.
     pub fn releases(&self, project: &str) -> Result<Vec<Release>, StoreError> {
-        self.load(project, None, "1").map_err(|f| self.error(f))
+        self.load(project, None, "1", None)
+            .map_err(|f| self.error(f))
     }
 
     /// Release `number` of the project, if it exists.
     pub fn release(&self, project: &str, number: u64) -> Result<Option<Release>, StoreError> {
-        self.load(project, Some(number), "1")
+        self.load(project, Some(number), "1", Some(1))
             .map(|mut v| v.pop())
             .map_err(|f| self.error(f))
     }
@@ -418,7 +419,7 @@ impl Store {
     /// The newest release that succeeded: what is live when nothing is running, and what a
     /// failed deploy returns to.
     pub fn last_succeeded(&self, project: &str) -> Result<Option<Release>, StoreError> {
-        self.load(project, None, "status = 'succeeded'")
+        self.load(project, None, "status = 'succeeded'", Some(1))
             .map(|v| v.into_iter().next())
             .map_err(|f| self.error(f))
     }
@@ -426,7 +427,7 @@ impl Store {
     /// The release being deployed now, or, when no berth process holds the project lock, the
     /// one a killed deploy left behind for the next command to converge.
     pub fn running(&self, project: &str) -> Result<Option<Release>, StoreError> {
-        self.load(project, None, "status = 'running'")
+        self.load(project, None, "status = 'running'", Some(1))
             .map(|v| v.into_iter().next())
             .map_err(|f| self.error(f))
     }
@@ -583,25 +584,28 @@ impl Store {
         Ok(())
     }
 
-    /// Releases of `project` matching `filter` (and `number` when given), newest first, with
-    /// their services, read in one transaction so that a concurrent write is seen whole or not
-    /// at all.
+    /// Up to `limit` releases of `project` matching `filter` (and `number` when given), newest
+    /// first, with their services, read in one transaction so that a concurrent write is seen
+    /// whole or not at all.
     fn load(
         &self,
         project: &str,
         number: Option<u64>,
         filter: &'static str,
+        limit: Option<usize>,
     ) -> Result<Vec<Release>, Failure> {
         let tx = self.conn.unchecked_transaction()?;
         let number = number.map(to_i64);
+        // SQLite reads a negative LIMIT as "no limit".
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let raws = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT number, created_at, finished_at, git_commit, config_hash, strategy, \
                  status, reason, duration_ms, rollback_of FROM releases \
                  WHERE project = ?1 AND (?2 IS NULL OR number = ?2) AND {filter} \
-                 ORDER BY number DESC"
+                 ORDER BY number DESC LIMIT ?3"
             ))?;
-            let rows = stmt.query_map(params![project, number], |r| {
+            let rows = stmt.query_map(params![project, number, limit], |r| {
                 Ok(RawRelease {
                     number: r.get(0)?,
                     created_at: r.get(1)?,
@@ -617,16 +621,19 @@ impl Store {
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
-        if raws.is_empty() {
+        // Services of the releases found only: those numbered between the lowest and the highest
+        // read (rows are newest first), so that one release does not read the whole history.
+        let (Some(high), Some(low)) = (raws.first(), raws.last()) else {
             return Ok(Vec::new());
-        }
+        };
+        let (low, high) = (low.number, high.number);
         let mut services: BTreeMap<i64, Vec<ServiceImage>> = BTreeMap::new();
         {
             let mut stmt = tx.prepare(
                 "SELECT number, service, image_ref, image_id, config_hash FROM release_services \
-                 WHERE project = ?1 AND (?2 IS NULL OR number = ?2) ORDER BY number, service",
+                 WHERE project = ?1 AND number BETWEEN ?2 AND ?3 ORDER BY number, service",
             )?;
-            let rows = stmt.query_map(params![project, number], |r| {
+            let rows = stmt.query_map(params![project, low, high], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     ServiceImage {

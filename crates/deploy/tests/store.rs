@@ -242,7 +242,9 @@ fn an_unfinished_release_is_running_after_a_crash() {
     assert_eq!(running.number, 2);
     assert_eq!(running.status, ReleaseStatus::Running);
     assert_eq!(running.services, [image("web", "sha256:b")]);
-    assert_eq!(store.last_succeeded("shop").unwrap().unwrap().number, 1);
+    let live = store.last_succeeded("shop").unwrap().unwrap();
+    assert_eq!(live.number, 1);
+    assert_eq!(live.services, [image("web", "sha256:a")]);
     assert_eq!(store.journal("shop", 2).unwrap()[0].step["start"], "web-2");
 
     store
