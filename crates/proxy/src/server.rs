@@ -333,9 +333,19 @@ fn connection_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// How long a client connection keeps serving after the process stops accepting (on an
+/// upgrade or a shutdown), so that a busy HTTP/1.1 client learns from a response that the
+/// connection closes instead of finding it closed under its next request.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Serves one client connection; when the process stops, in-flight requests finish and
-/// the connection closes (idle keep-alive connections at once). A macro because the
-/// connection type's bounds are hyper's own and do not name well in a generic function.
+/// the connection closes. HTTP/1.1 cannot tell an idle keep-alive client that the server is
+/// about to close, and a client whose request crosses the close sees it fail. So for
+/// [`CLOSE_GRACE`] the connection goes on serving, each response saying `Connection: close`
+/// (see `closing_response`), and a busy client moves to a new connection, accepted by the
+/// process that now holds the listening socket; only what is still open after that is shut
+/// down (HTTP/2 gets its GOAWAY then). A macro because the connection type's bounds are
+/// hyper's own and do not name well in a generic function.
 macro_rules! serve_conn {
     ($conn:expr, $stop:ident) => {{
         let conn = $conn;
@@ -344,11 +354,34 @@ macro_rules! serve_conn {
         tokio::select! {
             _ = conn.as_mut() => {}
             _ = stopped(&mut stop) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+                let finished = tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await.is_ok();
+                if !finished {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
             }
         }
     }};
+}
+
+/// Once the process stops, an HTTP/1.x response carries `Connection: close`, so that hyper
+/// closes the connection after it and the client does not reuse it. Not on a `101`: the
+/// connection then belongs to the upgraded protocol.
+fn closing_response<B>(
+    version: hyper::Version,
+    stopping: bool,
+    mut response: hyper::Response<B>,
+) -> hyper::Response<B> {
+    if stopping
+        && version <= hyper::Version::HTTP_11
+        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 fn spawn_accept(
@@ -386,9 +419,16 @@ fn spawn_accept(
                     peer,
                     tls: tls.is_some(),
                 };
-                let service = service_fn(move |req| {
+                let stopping = stop.clone();
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let forwarder = forwarder.clone();
-                    async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
+                    let stopping = stopping.clone();
+                    async move {
+                        let version = req.version();
+                        let response = forwarder.handle(req, info).await;
+                        let stopping = *stopping.borrow();
+                        Ok::<_, Infallible>(closing_response(version, stopping, response))
+                    }
                 });
                 match tls {
                     None => {
