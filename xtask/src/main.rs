@@ -26,7 +26,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   test-images [--force]   build berth/testapp:latest and berth/postgres:15 for the Docker tests
-                          (skipped when an image with the same content key exists)
+                          (skipped when an image with the same content key exists), and a
+                          static berth binary (target/static) for the proxy boot tests
   demo                    a live demo of berth on the local Docker Engine
   bench config [N]        berth config vs docker-compose config on a generated N-service
                           project (default 2000), measured in the same run
@@ -84,6 +85,15 @@ pub fn test_images(force: bool) -> Result<()> {
         testapp_image::ensure(&root, force)
     })?;
     report("berth/postgres:15", || postgres_image::ensure(&root, force))?;
+    // `berth proxy boot` runs its binary in a FROM-scratch image, so its tests need a
+    // statically linked berth; cargo rebuilds it only when the sources changed.
+    let started = Instant::now();
+    let berth = testapp_image::build_static_binary(&root, "berth-cli", "berth")?;
+    println!(
+        "static berth ({}): ready in {:.1}s",
+        berth.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -21,7 +21,7 @@ ENTRYPOINT [\"/testapp\"]
 ";
 
 pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
-    let binary = build_static_binary(root)?;
+    let binary = build_static_binary(root, "testapp", "testapp")?;
     let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
 
     // The key covers everything that ends up in the image, so an unchanged binary is a hit.
@@ -51,9 +51,10 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
     Ok(Outcome::Built)
 }
 
-/// Builds testapp with a static C runtime so it runs in an empty image. It uses its own
-/// target directory because different RUSTFLAGS would otherwise invalidate the normal build.
-fn build_static_binary(root: &Path) -> Result<std::path::PathBuf> {
+/// Builds `package`'s binary `bin` with a static C runtime so it runs in an empty image. It
+/// uses its own target directory because different RUSTFLAGS would otherwise invalidate the
+/// normal build.
+pub fn build_static_binary(root: &Path, package: &str, bin: &str) -> Result<std::path::PathBuf> {
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     let target_dir = root.join("target").join("static");
     cmd::run(
@@ -61,8 +62,8 @@ fn build_static_binary(root: &Path) -> Result<std::path::PathBuf> {
             .current_dir(root)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .env("CARGO_TARGET_DIR", &target_dir)
-            .args(["build", "--quiet", "--release", "--locked", "-p", "testapp"])
-            .args(["--target", &target]),
+            .args(["build", "--quiet", "--release", "--locked", "-p", package])
+            .args(["--bin", bin, "--target", &target]),
     )?;
-    Ok(target_dir.join(target).join("release").join("testapp"))
+    Ok(target_dir.join(target).join("release").join(bin))
 }

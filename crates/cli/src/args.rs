@@ -67,7 +67,7 @@ pub enum Command {
     /// Write a systemd unit that brings the project up at boot
     Systemd(SystemdArgs),
     /// The host's reverse proxy: run it, boot it as a container, inspect and steer it
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -84,8 +84,13 @@ pub struct ProxyArgs {
 pub enum ProxyCommand {
     /// Run the proxy in this process until Ctrl-C or SIGTERM
     Run(ProxyRunArgs),
-    /// Build the proxy image from this binary and run it as container `berth-proxy`
+    /// Build the proxy image from this binary and run it as container `berth-proxy`, or
+    /// upgrade the running one without a gap
     Boot(ProxyBootArgs),
+    /// PID 1 of the proxy container: runs `proxy run` as a child and swaps it for a newer
+    /// binary on SIGHUP
+    #[command(hide = true)]
+    Supervise(ProxyRunArgs),
     /// Show routes, target sets, health and in-flight requests
     Status(ProxyStatusArgs),
     /// Add, replace or remove routes
@@ -160,10 +165,15 @@ pub struct ProxyBootArgs {
     /// Host address the proxy publishes for TLS
     #[arg(long, value_name = "ADDR")]
     pub tls_listen: Option<String>,
-    /// Host directory for the proxy's state, certificates and admin socket
+    /// Host directory for the proxy's state, certificates and binaries [default:
+    /// /var/lib/berth/proxy as root, else ~/.local/state/berth/proxy]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Replace a running proxy container even when its image is current
+    /// The statically linked berth binary to run in the container [default: this binary]
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Recreate the proxy container even when it runs this binary (its ports close for a
+    /// moment; use it to change --listen or --tls-listen)
     #[arg(long)]
     pub force: bool,
 }

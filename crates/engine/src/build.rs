@@ -25,7 +25,7 @@ impl Engine {
     pub async fn build_image(
         &self,
         spec: &BuildSpec,
-        mut on_event: impl FnMut(BuildEvent),
+        on_event: impl FnMut(BuildEvent),
     ) -> Result<BuiltImage, EngineError> {
         let image = spec
             .tags
@@ -48,6 +48,64 @@ impl Engine {
                     reason: err.to_string(),
                 })??
         };
+        self.build_from_tar(spec, image, dockerfile, context, on_event)
+            .await
+    }
+
+    /// Builds an image whose whole context is `files` (path inside the context, contents,
+    /// Unix mode), with `spec.dockerfile_inline` as the Dockerfile; `spec.context` is not
+    /// read. berth builds its own proxy image this way, from its binary, without writing a
+    /// context directory to disk.
+    pub async fn build_image_from_files(
+        &self,
+        spec: &BuildSpec,
+        files: &[(String, Vec<u8>, u32)],
+        on_event: impl FnMut(BuildEvent),
+    ) -> Result<BuiltImage, EngineError> {
+        let image = spec.tags.first().cloned().unwrap_or_default();
+        let dockerfile_text = spec.dockerfile_inline.clone().unwrap_or_default();
+        let mut builder = tar::Builder::new(Vec::new());
+        let failed = |err: std::io::Error| EngineError::BuildContext {
+            path: "(in memory)".to_string(),
+            reason: err.to_string(),
+        };
+        let entries = files
+            .iter()
+            .map(|(path, bytes, mode)| (path.as_str(), bytes.as_slice(), *mode))
+            .chain(std::iter::once((
+                INLINE_DOCKERFILE_NAME,
+                dockerfile_text.as_bytes(),
+                0o644,
+            )));
+        for (path, bytes, mode) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(mode);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder
+                .append_data(&mut header, path, bytes)
+                .map_err(failed)?;
+        }
+        let context = builder.into_inner().map_err(failed)?;
+        self.build_from_tar(
+            spec,
+            image,
+            INLINE_DOCKERFILE_NAME.to_string(),
+            context,
+            on_event,
+        )
+        .await
+    }
+
+    /// Sends a ready context archive to the builder and follows its output.
+    async fn build_from_tar(
+        &self,
+        spec: &BuildSpec,
+        image: String,
+        dockerfile: String,
+        context: Vec<u8>,
+        mut on_event: impl FnMut(BuildEvent),
+    ) -> Result<BuiltImage, EngineError> {
         let options = BuildImageOptions {
             dockerfile,
             t: spec.tags.first().cloned(),

@@ -10,8 +10,8 @@ use bollard::models::{
     NetworkConnectRequest, NetworkingConfig, PortMap, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
-    RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, RenameContainerOptions, RestartContainerOptions, StopContainerOptions,
 };
 
 use crate::error::{is_not_found, server_error, EngineError};
@@ -159,6 +159,22 @@ impl Engine {
                 name: id.to_string(),
             }),
             Err(err) => Err(self.api_error("restart a container", err)),
+        }
+    }
+
+    /// Sends `signal` (e.g. `SIGHUP`) to the container's main process. The container must
+    /// be running: the engine refuses a stopped one, and this says so.
+    pub async fn kill_container(&self, id: &str, signal: &str) -> Result<(), EngineError> {
+        let options = KillContainerOptions {
+            signal: signal.to_string(),
+        };
+        match self.docker.kill_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if is_not_found(&err) => Err(EngineError::NotFound {
+                what: "container",
+                name: id.to_string(),
+            }),
+            Err(err) => Err(self.api_error("signal a container", err)),
         }
     }
 

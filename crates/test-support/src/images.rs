@@ -17,6 +17,16 @@ pub fn workspace_root() -> PathBuf {
         .expect("the workspace root exists")
 }
 
+/// The statically linked `berth` binary that `cargo xtask test-images` builds (under
+/// `target/static`), for tests that boot the proxy in a `FROM scratch` container. Call
+/// [`ensure_test_images`] first.
+pub fn static_berth_binary() -> PathBuf {
+    workspace_root()
+        .join("target/static")
+        .join(format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
+        .join("release/berth")
+}
+
 /// Runs `cargo xtask test-images` the first time it is called in this process; later calls
 /// return at once. The build is cached by content, so it takes seconds when nothing changed.
 ///

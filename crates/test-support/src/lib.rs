@@ -17,5 +17,7 @@ pub use docker::{
     docker, docker_output, inspect, published_addr, run_container, unique_name, Container, Volume,
 };
 pub use http::{http_get, HttpResponse};
-pub use images::{ensure_test_images, workspace_root, POSTGRES_IMAGE, TESTAPP_IMAGE};
+pub use images::{
+    ensure_test_images, static_berth_binary, workspace_root, POSTGRES_IMAGE, TESTAPP_IMAGE,
+};
 pub use wait::{try_wait_for, wait_for};

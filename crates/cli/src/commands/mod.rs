@@ -79,7 +79,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Start(a) => done(control::start(p, &a)),
         Command::Restart(a) => done(control::restart(p, &a)),
         Command::Systemd(a) => done(systemd::run(p, &a)),
-        Command::Proxy(a) => done(proxy::run(&a)),
+        Command::Proxy(a) => proxy::run(&a),
     }
 }
 

@@ -13,12 +13,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod boot;
+mod supervise;
 
-pub fn run(a: &ProxyArgs) -> Result<(), CliError> {
+/// Runs a `berth proxy` command; `Ok` carries the exit code, which is the proxy's own for
+/// `supervise`.
+pub fn run(a: &ProxyArgs) -> Result<u8, CliError> {
     let socket = admin_socket(a.admin_socket.clone());
     match &a.command {
+        ProxyCommand::Supervise(r) => supervise::run(socket, r),
+        other => run_command(socket, other).map(|()| 0),
+    }
+}
+
+fn run_command(socket: PathBuf, command: &ProxyCommand) -> Result<(), CliError> {
+    match command {
+        ProxyCommand::Supervise(_) => unreachable!("supervise is dispatched by run"),
         ProxyCommand::Run(r) => run_proxy(socket, r),
-        ProxyCommand::Boot(b) => boot::run(b),
+        ProxyCommand::Boot(b) => boot::run(socket, b),
         ProxyCommand::Status(s) => block_on(status(&AdminClient::new(socket), s)),
         ProxyCommand::Route(ProxyRouteCommand::Add(r)) => {
             let spec = route_spec(r)?;
