@@ -151,6 +151,9 @@ pub struct ProxyRunArgs {
     /// A client must send its request headers within this (e.g. 10s)
     #[arg(long, value_name = "DURATION")]
     pub header_timeout: Option<String>,
+    /// Threads serving requests [default: one per CPU]
+    #[arg(long, value_name = "N", env = "BERTH_PROXY_WORKERS")]
+    pub workers: Option<usize>,
     /// Take the listening sockets over from the proxy running on the same admin socket,
     /// then let it drain: an upgrade with no refused connection
     #[arg(long)]

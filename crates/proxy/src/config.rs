@@ -79,6 +79,8 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
     /// How long the previous process may drain its connections during an upgrade.
     pub handover_drain: Duration,
+    /// Threads serving the data plane, each with its own runtime and upstream pool.
+    pub workers: usize,
 }
 
 impl ProxyConfig {
@@ -98,6 +100,9 @@ impl ProxyConfig {
             max_body: DEFAULT_MAX_BODY,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             handover_drain: Duration::from_secs(30),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         }
     }
 

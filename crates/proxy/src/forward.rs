@@ -21,6 +21,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+thread_local! {
+    static UPSTREAM: std::cell::OnceCell<Upstream> = const { std::cell::OnceCell::new() };
+}
+
 /// A response and, for metrics and the access log, the route and target that served it.
 type Served = (
     Response<ProxyBody>,
@@ -44,7 +48,7 @@ pub trait ChallengeResponder: Send + Sync {
 /// The data plane: everything a request needs, shared by every connection.
 pub struct Forwarder {
     pub router: ArcSwap<Router>,
-    upstream: Upstream,
+    timeouts: crate::config::Timeouts,
     pub metrics: Arc<Metrics>,
     log: AccessLogger,
     ids: RequestIds,
@@ -71,7 +75,7 @@ impl Forwarder {
     ) -> Forwarder {
         Forwarder {
             router: ArcSwap::from_pointee(Router::default()),
-            upstream: Upstream::new(&config.timeouts),
+            timeouts: config.timeouts.clone(),
             metrics,
             log,
             ids: RequestIds::new(),
@@ -88,6 +92,19 @@ impl Forwarder {
     pub fn drain(&self) {
         self.draining
             .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Sends on this thread's pool: each data-plane worker keeps its own, so a request and
+    /// its upstream connection stay on one thread.
+    fn send_upstream(
+        &self,
+        request: Request<ProxyBody>,
+    ) -> impl std::future::Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + use<>
+    {
+        UPSTREAM.with(|pool| {
+            pool.get_or_init(|| Upstream::new(&self.timeouts))
+                .send(request)
+        })
     }
 
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
@@ -272,7 +289,7 @@ impl Forwarder {
             };
             let guard = target.begin();
             let sent =
-                tokio::time::timeout(self.response_timeout, self.upstream.send(upstream_req)).await;
+                tokio::time::timeout(self.response_timeout, self.send_upstream(upstream_req)).await;
             match sent {
                 Ok(Ok(response)) => {
                     let (mut parts, incoming) = response.into_parts();

@@ -116,15 +116,30 @@ pub async fn run(
         header_timeout: config.timeouts.header_read,
     };
 
+    // The data plane runs on worker threads of their own, each with a single-threaded
+    // runtime, its own upstream pool and its own copy of every listening socket (the kernel
+    // hands each connection to one of them). A connection and its upstream requests then
+    // stay on one thread: no cross-thread wake-ups, which a profile under load showed to be
+    // the largest cost of one shared multi-threaded runtime.
     let mut listen_names = Vec::new();
+    let mut data_listeners: Vec<(std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>)> =
+        Vec::new();
+    let std_listener = |listener: TcpListener| {
+        listener.into_std().map_err(|source| ServeError::Bind {
+            addr: "a listening socket".into(),
+            source,
+        })
+    };
     for listener in sockets.http {
         listen_names.push(local_name(&listener));
+        let listener = std_listener(listener)?;
         offered.push((SocketKind::Http, listener.as_raw_fd()));
-        spawn_accept(listener, None, accepting.clone());
+        data_listeners.push((listener, None));
     }
     let mut tls_names = Vec::new();
     for listener in sockets.tls {
         tls_names.push(local_name(&listener));
+        let listener = std_listener(listener)?;
         offered.push((SocketKind::Tls, listener.as_raw_fd()));
         let acceptor = plugins.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         if acceptor.is_none() {
@@ -133,7 +148,47 @@ pub async fn run(
                     .into(),
             ));
         }
-        spawn_accept(listener, acceptor, accepting.clone());
+        data_listeners.push((listener, acceptor));
+    }
+    let (done_tx, done_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    for index in 0..config.workers.max(1) {
+        let copies = data_listeners
+            .iter()
+            .map(|(listener, tls)| Ok((listener.try_clone()?, tls.clone())))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|source| ServeError::Bind {
+                addr: "a copy of a listening socket".into(),
+                source,
+            })?;
+        let accepting = accepting.clone();
+        let mut done = done_rx.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("berth-proxy-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        tracing::error!("worker {index} cannot start: {e}");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    for (listener, tls) in copies {
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => spawn_accept(listener, tls, accepting.clone()),
+                            Err(e) => tracing::error!("worker {index} cannot listen: {e}"),
+                        }
+                    }
+                    // Connections are served until the process is done with its drain.
+                    stopped(&mut done).await;
+                });
+            })
+            .map_err(|e| ServeError::Config(format!("cannot start a worker thread: {e}")))?;
+        workers.push(worker);
     }
     if let Some(listener) = sockets.metrics {
         offered.push((SocketKind::Metrics, listener.as_raw_fd()));
@@ -200,6 +255,15 @@ pub async fn run(
         }
     })
     .await;
+    let _ = done_tx.send(true);
+    let _ = tokio::task::spawn_blocking(move || {
+        for worker in workers {
+            let _ = worker.join();
+        }
+    })
+    .await;
+    // The listening sockets close here, after the workers' copies.
+    drop(data_listeners);
     if exit == Exit::Shutdown {
         let _ = std::fs::remove_file(&config.admin_socket);
         let _ = std::fs::remove_file(&handover_path);

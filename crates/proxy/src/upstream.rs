@@ -44,11 +44,15 @@ impl Upstream {
         Upstream { client }
     }
 
-    pub async fn send(
+    /// The returned future owns everything it needs, so the pool may live in a
+    /// thread-local (see `Forwarder`).
+    pub fn send(
         &self,
         request: Request<ProxyBody>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        self.client.request(request).await.map_err(classify)
+    ) -> impl std::future::Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + use<>
+    {
+        let response = self.client.request(request);
+        async move { response.await.map_err(classify) }
     }
 }
 

@@ -219,6 +219,12 @@ fn proxy_config(socket: PathBuf, r: &ProxyRunArgs) -> Result<ProxyConfig, CliErr
     if let Some(max) = r.max_body {
         config.max_body = max;
     }
+    if let Some(workers) = r.workers {
+        if workers == 0 {
+            return Err(CliError::Usage("--workers must be at least 1".into()));
+        }
+        config.workers = workers;
+    }
     if let Some(t) = &r.header_timeout {
         config.timeouts.header_read = duration("--header-timeout", t)?;
     }
@@ -236,7 +242,10 @@ fn run_proxy(socket: PathBuf, r: &ProxyRunArgs) -> Result<(), CliError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
+    // The data plane has threads of its own (`--workers`); this runtime carries the admin
+    // API, health checks and the control plane.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;

@@ -335,6 +335,9 @@ pub(super) fn run_args(r: &ProxyRunArgs) -> Vec<String> {
     if let Some(t) = &r.header_timeout {
         flag("header-timeout", t.clone());
     }
+    if let Some(w) = r.workers {
+        flag("workers", w.to_string());
+    }
     if r.takeover {
         args.push("--takeover".into());
     }
