@@ -84,85 +84,82 @@ impl<S> FramingGuard<S> {
         &self.inner
     }
 
-    /// Moves as many pending bytes as can be checked into `ready`.
-    fn advance(&mut self) {
+    /// Follows the framing over `data` (bytes the client sent after everything scanned
+    /// before) and returns how many of them may go to hyper now: whole checked heads and
+    /// body bytes. The rest is an incomplete head or chunk-size line, to be scanned again
+    /// with what follows, or a refused message.
+    fn scan(&mut self, data: &[u8]) -> usize {
+        let mut pos = 0;
         loop {
+            let rest = &data[pos..];
             match &mut self.state {
-                State::Passthrough => {
-                    let all = self.pending.split();
-                    self.ready.unsplit(all);
-                    return;
-                }
-                State::Refused { .. } => {
-                    self.pending.clear();
-                    return;
-                }
+                State::Passthrough => return data.len(),
+                State::Refused { .. } => return pos,
                 State::Head => {
+                    if rest.is_empty() {
+                        return pos;
+                    }
                     if self.first {
-                        let n = self.pending.len().min(H2_PREFACE.len());
-                        if self.pending[..n] == H2_PREFACE[..n] {
+                        let n = rest.len().min(H2_PREFACE.len());
+                        if rest[..n] == H2_PREFACE[..n] {
                             if n < H2_PREFACE.len() && !self.eof {
-                                return; // Could still be the preface; wait for more.
+                                return pos; // Could still be the preface; wait for more.
                             }
                             self.state = State::Passthrough;
                             continue;
                         }
                     }
-                    let Some(end) = find_head_end(&self.pending) else {
-                        if !self.pending.is_empty() && self.head_deadline.is_none() {
+                    let Some(end) = find_head_end(rest) else {
+                        if self.head_deadline.is_none() {
                             self.head_deadline =
                                 Some(Box::pin(tokio::time::sleep(self.header_timeout)));
                         }
-                        if self.pending.len() > self.max_head {
+                        if rest.len() > self.max_head {
                             // hyper answers 431 for heads over its own limit.
                             self.state = State::Passthrough;
                             continue;
                         }
-                        return;
+                        return pos;
                     };
                     self.first = false;
                     self.head_deadline = None;
-                    match check_head(&self.pending[..end]) {
+                    match check_head(&rest[..end]) {
                         HeadVerdict::Refuse => {
                             self.state = State::Refused { written: 0 };
-                            self.pending.clear();
-                            return;
+                            return pos;
                         }
                         HeadVerdict::Next(state) => {
                             self.released += 1;
-                            let head = self.pending.split_to(end);
-                            self.ready.unsplit(head);
+                            pos += end;
                             self.state = state;
                         }
                     }
                 }
                 State::Length(remaining) => {
-                    if self.pending.is_empty() {
-                        return;
+                    if rest.is_empty() {
+                        return pos;
                     }
-                    let n = (*remaining).min(self.pending.len() as u64) as usize;
+                    let n = (*remaining).min(rest.len() as u64) as usize;
                     *remaining -= n as u64;
-                    let body = self.pending.split_to(n);
-                    self.ready.unsplit(body);
+                    pos += n;
                     if *remaining == 0 {
                         self.state = State::Head;
                     }
                 }
                 State::Chunked(chunk) => {
-                    if self.pending.is_empty() {
-                        return;
+                    if rest.is_empty() {
+                        return pos;
                     }
                     match chunk {
                         Chunk::SizeLine | Chunk::Trailers => {
-                            let Some(nl) = self.pending.iter().position(|&b| b == b'\n') else {
-                                if self.pending.len() > MAX_CHUNK_LINE {
+                            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                                if rest.len() > MAX_CHUNK_LINE {
                                     self.state = State::Passthrough;
                                     continue;
                                 }
-                                return;
+                                return pos;
                             };
-                            let line = &self.pending[..=nl];
-                            let Some(text) = line.strip_suffix(b"\r\n") else {
+                            let Some(text) = rest[..=nl].strip_suffix(b"\r\n") else {
                                 self.state = State::Passthrough;
                                 continue;
                             };
@@ -179,29 +176,26 @@ impl<S> FramingGuard<S> {
                                     None => State::Passthrough,
                                 }
                             };
-                            let line = self.pending.split_to(nl + 1);
-                            self.ready.unsplit(line);
+                            pos += nl + 1;
                             self.state = next;
                         }
                         Chunk::Data(remaining) => {
-                            let n = (*remaining).min(self.pending.len() as u64) as usize;
+                            let n = (*remaining).min(rest.len() as u64) as usize;
                             *remaining -= n as u64;
-                            let data = self.pending.split_to(n);
-                            self.ready.unsplit(data);
+                            pos += n;
                             if *remaining == 0 {
                                 *chunk = Chunk::DataEnd;
                             }
                         }
                         Chunk::DataEnd => {
-                            if self.pending.len() < 2 {
-                                return;
+                            if rest.len() < 2 {
+                                return pos;
                             }
-                            if &self.pending[..2] != b"\r\n" {
+                            if &rest[..2] != b"\r\n" {
                                 self.state = State::Passthrough;
                                 continue;
                             }
-                            let crlf = self.pending.split_to(2);
-                            self.ready.unsplit(crlf);
+                            pos += 2;
                             *chunk = Chunk::SizeLine;
                         }
                     }
@@ -314,10 +308,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
                 this.ready.unsplit(rest);
                 continue;
             }
-            if matches!(this.state, State::Passthrough) && this.pending.is_empty() {
-                // The fast path once nothing needs checking: read straight into hyper's buffer.
-                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            if this.pending.is_empty() {
+                // The common case: read straight into hyper's buffer and check in place,
+                // with no copy and no buffer of ours.
+                let before = buf.filled().len();
+                match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return this.poll_head_deadline(cx),
+                }
+                let filled = buf.filled().len();
+                if filled == before {
+                    this.eof = true;
+                    continue;
+                }
+                let n = this.scan(&buf.filled()[before..]);
+                if before + n < filled {
+                    if !matches!(this.state, State::Refused { .. }) {
+                        this.pending.extend_from_slice(&buf.filled()[before + n..]);
+                    }
+                    buf.set_filled(before + n);
+                }
+                if n > 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
             }
+            // Part of a head is held back: add to it until it can be checked whole.
             this.pending.reserve(8192);
             let polled = {
                 let spare = this.pending.spare_capacity_mut();
@@ -330,17 +347,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
             };
             let filled = match polled {
                 Poll::Ready(result) => result?,
-                Poll::Pending => {
-                    if let Some(deadline) = this.head_deadline.as_mut() {
-                        if deadline.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "the client did not send a complete request head in time",
-                            )));
-                        }
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return this.poll_head_deadline(cx),
             };
             if filled == 0 {
                 this.eof = true;
@@ -349,11 +356,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
                 // capacity, as `ReadBuf::filled` reports.
                 unsafe { this.pending.set_len(this.pending.len() + filled) };
             }
-            this.advance();
-            if this.pending.is_empty() {
-                this.pending = BytesMut::new();
+            let mut pending = std::mem::take(&mut this.pending);
+            let n = this.scan(&pending);
+            this.ready = pending.split_to(n);
+            if matches!(this.state, State::Refused { .. }) || pending.is_empty() {
+                pending = BytesMut::new();
+            }
+            this.pending = pending;
+        }
+    }
+}
+
+impl<S> FramingGuard<S> {
+    /// Nothing to read: a slow-header client is cut off once its deadline passes.
+    fn poll_head_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(deadline) = self.head_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not send a complete request head in time",
+                )));
             }
         }
+        Poll::Pending
     }
 }
 
@@ -458,6 +483,38 @@ mod tests {
         assert_eq!(run(preface).await.0, preface);
         let garbage = b"\x16\x03\x01 not http\r\n\r\nmore";
         assert_eq!(run(garbage).await.0, garbage);
+    }
+
+    /// Heads and chunk lines split across reads are held back and checked whole.
+    #[tokio::test]
+    async fn split_heads_are_checked_whole() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let writer = tokio::spawn(async move {
+            for part in [
+                &b"POST /a HTTP/1.1\r\nHo"[..],
+                b"st: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r",
+                b"\nhello\r\n0\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 1\r\n",
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            ] {
+                client_write.write_all(part).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            client_write.shutdown().await.unwrap();
+        });
+        let mut guard = FramingGuard::new(server, 65536, std::time::Duration::from_secs(5));
+        let mut seen = Vec::new();
+        guard.read_to_end(&mut seen).await.unwrap();
+        let _ = guard.shutdown().await;
+        drop(guard);
+        writer.await.unwrap();
+        let mut reply = Vec::new();
+        client_read.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(
+            seen,
+            b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        );
+        assert!(reply.starts_with(b"HTTP/1.1 400"));
     }
 
     #[test]

@@ -4,7 +4,6 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,7 +72,7 @@ pub struct TransitionLabels {
 /// only increments (each handle shares its value with the registry).
 #[derive(Clone, Debug)]
 pub struct RouteMetrics {
-    pub duration: Histogram,
+    pub duration: LatencyHistogram,
     pub inflight: Gauge,
     /// Responses the proxy made itself (503 without a target, 404…), by status class.
     pub untargeted: [Counter; 5],
@@ -90,12 +89,94 @@ impl RouteMetrics {
     }
 }
 
-fn duration_histogram() -> Histogram {
-    // From 0.5 ms to about 32 s: loopback targets answer in well under a millisecond, and
-    // the slow end covers long polls.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.0005, 2.0, 17,
-    ))
+fn duration_histogram() -> LatencyHistogram {
+    LatencyHistogram::new()
+}
+
+/// A histogram observed with atomics only. prometheus-client's own takes a write lock per
+/// observation, which every request of every data-plane thread would contend for.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    inner: std::sync::Arc<HistogramInner>,
+}
+
+#[derive(Debug)]
+struct HistogramInner {
+    bounds: Vec<f64>,
+    counts: Vec<std::sync::atomic::AtomicU64>,
+    sum_nanos: std::sync::atomic::AtomicU64,
+    count: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> LatencyHistogram {
+        // From 0.5 ms to about 32 s: loopback targets answer in well under a millisecond,
+        // and the slow end covers long polls. The last bound catches everything above.
+        let bounds: Vec<f64> =
+            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 17)
+                .chain(std::iter::once(f64::MAX))
+                .collect();
+        let counts = bounds.iter().map(|_| Default::default()).collect();
+        LatencyHistogram {
+            inner: std::sync::Arc::new(HistogramInner {
+                bounds,
+                counts,
+                sum_nanos: Default::default(),
+                count: Default::default(),
+            }),
+        }
+    }
+
+    pub fn observe(&self, seconds: f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inner = &self.inner;
+        let index = inner
+            .bounds
+            .iter()
+            .position(|bound| *bound >= seconds)
+            .unwrap_or(inner.bounds.len() - 1);
+        inner.counts[index].fetch_add(1, Relaxed);
+        inner.sum_nanos.fetch_add((seconds * 1e9) as u64, Relaxed);
+        inner.count.fetch_add(1, Relaxed);
+    }
+}
+
+impl prometheus_client::metrics::TypedMetric for LatencyHistogram {
+    const TYPE: prometheus_client::metrics::MetricType =
+        prometheus_client::metrics::MetricType::Histogram;
+}
+
+impl prometheus_client::encoding::EncodeMetric for LatencyHistogram {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inner = &self.inner;
+        let buckets: Vec<(f64, u64)> = inner
+            .bounds
+            .iter()
+            .zip(&inner.counts)
+            .map(|(bound, count)| (*bound, count.load(Relaxed)))
+            .collect();
+        let sum = inner.sum_nanos.load(Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            sum,
+            inner.count.load(Relaxed),
+            &buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        <Self as prometheus_client::metrics::TypedMetric>::TYPE
+    }
 }
 
 const CLASSES: [StatusClass; 5] = [
@@ -109,7 +190,7 @@ const CLASSES: [StatusClass; 5] = [
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub duration: Family<RouteLabels, LatencyHistogram, fn() -> LatencyHistogram>,
     pub inflight: Family<RouteLabels, Gauge>,
     pub upstream_errors: Family<ErrorLabels, Counter>,
     pub health_transitions: Family<TransitionLabels, Counter>,
@@ -130,9 +211,10 @@ impl Metrics {
             "Requests answered, by route, target and status class",
             requests.clone(),
         );
-        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(
-            duration_histogram as fn() -> Histogram,
-        );
+        let duration =
+            Family::<RouteLabels, LatencyHistogram, fn() -> LatencyHistogram>::new_with_constructor(
+                duration_histogram,
+            );
         registry.register(
             "request_duration_seconds",
             "Time from request to response head, by route",
