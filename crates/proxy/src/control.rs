@@ -136,9 +136,12 @@ impl Control {
                 .metrics
                 .target_counters(&spec.name, &target.authority),
         );
+        // The first exact host (not a wildcard) names the site to the target's framework.
+        let host = spec.hosts.iter().find(|h| !h.starts_with('*')).cloned();
         health_check::spawn(
             target,
             spec.health_path.clone(),
+            host,
             self.health.clone(),
             self.forwarder.metrics.clone(),
         );

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 pub fn spawn(
     target: &Arc<Target>,
     health_path: Option<String>,
+    host: Option<String>,
     intervals: HealthIntervals,
     metrics: Arc<Metrics>,
 ) {
@@ -22,7 +23,13 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
-            let passed = check(addr, health_path.as_deref(), intervals.timeout).await;
+            let passed = check(
+                addr,
+                health_path.as_deref(),
+                host.as_deref(),
+                intervals.timeout,
+            )
+            .await;
             let Some(target) = weak.upgrade() else { return };
             let current = target.health();
             let next = if passed.is_ok() {
@@ -66,15 +73,23 @@ pub fn spawn(
 }
 
 /// One check: an HTTP GET of `path` answered 2xx or 3xx, or, without a path, an accepted
-/// TCP connection.
-pub async fn check(addr: SocketAddr, path: Option<&str>, timeout: Duration) -> Result<(), String> {
+/// TCP connection. The Host header is the route's own name when it has one: frameworks that
+/// check it (Django's ALLOWED_HOSTS, Rails' host authorization) refuse a bare IP address, and
+/// a check they refuse would keep a good container out of rotation.
+pub async fn check(
+    addr: SocketAddr,
+    path: Option<&str>,
+    host: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let host = host.map(str::to_string).unwrap_or_else(|| addr.to_string());
     let attempt = async {
         let mut stream = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let Some(path) = path else { return Ok(()) };
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: berth-proxy-health\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: berth-proxy-health\r\nConnection: close\r\n\r\n"
         );
         stream
             .write_all(request.as_bytes())

@@ -457,3 +457,49 @@ async fn bad_admin_requests_change_nothing() {
     assert_eq!(status.routes[0].sets[0].id, "r1");
     proxy.stop().await;
 }
+
+/// Issue #4: health checks name the route's host, as Django's ALLOWED_HOSTS and Rails' host
+/// authorization require; a check sent to the bare IP would keep such a target out forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_send_the_routes_host() {
+    use std::convert::Infallible;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let host_ok = req.headers().get("host").is_some_and(|h| h == "web.test");
+                        let mut response = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(b"strict"),
+                        ));
+                        if !host_ok {
+                            *response.status_mut() = hyper::StatusCode::BAD_REQUEST;
+                        }
+                        Ok::<_, Infallible>(response)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TestProxy::start(dir.path()).await;
+    proxy
+        .admin
+        .put_route(&route("web", "web.test", "r1", &[addr]))
+        .await
+        .unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+    assert_eq!(
+        get(proxy.addr, "web.test", "/").await,
+        (200, "strict".to_string())
+    );
+    proxy.stop().await;
+}
