@@ -1,55 +1,25 @@
 //! `berth proxy run --takeover` through the real binary: a new process takes the listening
 //! sockets over while the old one drains, under continuous load (issue #4).
 
+mod harness;
+
 use berth_proxy::{AdminClient, RouteSpec, SetSpec};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
+use harness::proxy::{backend, ProxyProcess};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A backend answering `v1` on every path (and 200 on /up).
-async fn backend() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"v1"))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-}
-
-/// A proxy process, killed on drop if still running.
-struct ProxyProcess(Child);
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_proxy(dir: &Path, listen: SocketAddr, takeover: bool, log: &str) -> ProxyProcess {
@@ -88,7 +58,7 @@ where
 async fn a_new_process_takes_over_under_load_without_a_failed_request() {
     let dir = tempfile::tempdir().unwrap();
     let listen = free_addr();
-    let target = backend().await;
+    let target = backend("v1").await;
     let mut old = start_proxy(dir.path(), listen, false, "old.log");
     let admin = AdminClient::new(dir.path().join("admin.sock"));
     wait_until("the first proxy", Duration::from_secs(10), || async {

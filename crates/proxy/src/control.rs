@@ -67,6 +67,20 @@ struct RouteState {
     busy: bool,
 }
 
+impl RouteState {
+    /// The route as published and persisted: sets still being deployed are not part of it.
+    fn visible_spec(&self) -> RouteSpec {
+        let mut spec = self.spec.clone();
+        spec.sets = self
+            .sets
+            .iter()
+            .filter(|s| !s.pending)
+            .map(|s| s.spec.clone())
+            .collect();
+        spec
+    }
+}
+
 pub struct Control {
     forwarder: Arc<Forwarder>,
     routes: Mutex<BTreeMap<String, RouteState>>,
@@ -232,19 +246,9 @@ impl Control {
         drain_timeout: Duration,
     ) -> Result<DeployReport, ControlError> {
         let started = Instant::now();
-        // Validate and add the new set with no weight, so it is checked but gets nothing.
-        let new_targets = self.add_pending(name, &set).await?;
-
-        // Wait until healthy, with a deadline.
-        if let Err(detail) = wait_healthy(&new_targets, health_timeout).await {
-            self.abandon_pending(name, &set.id).await;
-            return Err(ControlError::NotHealthy {
-                route: name.to_string(),
-                set: set.id,
-                timeout_ms: health_timeout.as_millis() as u64,
-                detail,
-            });
-        }
+        // Validate, add the new set with no weight (checked but given nothing) and wait until
+        // it is healthy, with a deadline.
+        self.add_healthy(name, &set, health_timeout).await?;
         let healthy_at = Instant::now();
 
         // Switch: one router swap moves every new request to the new set; the old
@@ -286,16 +290,7 @@ impl Control {
         let drained_ms = drain_started.elapsed().as_millis() as u64;
 
         // Forget the old targets.
-        {
-            let mut routes = self.routes.lock().await;
-            if let Some(route) = routes.get_mut(name) {
-                route
-                    .draining
-                    .retain(|t| !old.iter().any(|o| Arc::ptr_eq(o, t)));
-                route.busy = false;
-            }
-            self.publish(&routes);
-        }
+        self.forget_drained(name, &old, true).await;
         Ok(DeployReport {
             route: name.to_string(),
             set: set.id,
@@ -314,16 +309,7 @@ impl Control {
         set: SetSpec,
         health_timeout: Duration,
     ) -> Result<(), ControlError> {
-        let new_targets = self.add_pending(name, &set).await?;
-        if let Err(detail) = wait_healthy(&new_targets, health_timeout).await {
-            self.abandon_pending(name, &set.id).await;
-            return Err(ControlError::NotHealthy {
-                route: name.to_string(),
-                set: set.id,
-                timeout_ms: health_timeout.as_millis() as u64,
-                detail,
-            });
-        }
+        self.add_healthy(name, &set, health_timeout).await?;
         let mut routes = self.routes.lock().await;
         let route = routes
             .get_mut(name)
@@ -404,13 +390,7 @@ impl Control {
             removed.targets
         };
         let closed = drain(&old, drain_timeout).await;
-        let mut routes = self.routes.lock().await;
-        if let Some(route) = routes.get_mut(name) {
-            route
-                .draining
-                .retain(|t| !old.iter().any(|o| Arc::ptr_eq(o, t)));
-        }
-        self.publish(&routes);
+        self.forget_drained(name, &old, false).await;
         Ok(closed)
     }
 
@@ -493,6 +473,41 @@ impl Control {
         (persisted(&routes), health)
     }
 
+    /// Adds `set` with no weight and waits until every target passed a check; a set that
+    /// does not get there in time is given up and the route left as it was.
+    async fn add_healthy(
+        &self,
+        name: &str,
+        set: &SetSpec,
+        timeout: Duration,
+    ) -> Result<(), ControlError> {
+        let new_targets = self.add_pending(name, set).await?;
+        if let Err(detail) = wait_healthy(&new_targets, timeout).await {
+            self.abandon_pending(name, &set.id).await;
+            return Err(ControlError::NotHealthy {
+                route: name.to_string(),
+                set: set.id.clone(),
+                timeout_ms: timeout.as_millis() as u64,
+                detail,
+            });
+        }
+        Ok(())
+    }
+
+    /// Drained targets leave the route; `end_deploy` also ends the deploy that drained them.
+    async fn forget_drained(&self, name: &str, old: &[Arc<Target>], end_deploy: bool) {
+        let mut routes = self.routes.lock().await;
+        if let Some(route) = routes.get_mut(name) {
+            route
+                .draining
+                .retain(|t| !old.iter().any(|o| Arc::ptr_eq(o, t)));
+            if end_deploy {
+                route.busy = false;
+            }
+        }
+        self.publish(&routes);
+    }
+
     async fn add_pending(
         &self,
         name: &str,
@@ -557,15 +572,8 @@ impl Control {
     /// Builds a new routing snapshot and swaps it in.
     fn publish(&self, routes: &BTreeMap<String, RouteState>) {
         let services = routes.values().map(|r| {
-            let mut spec = r.spec.clone();
-            spec.sets = r
-                .sets
-                .iter()
-                .filter(|s| !s.pending)
-                .map(|s| s.spec.clone())
-                .collect();
             Arc::new(Service {
-                spec: Arc::new(spec),
+                spec: Arc::new(r.visible_spec()),
                 sets: r
                     .sets
                     .iter()
@@ -596,26 +604,14 @@ impl Control {
 fn persisted(routes: &BTreeMap<String, RouteState>) -> PersistedState {
     PersistedState {
         version: STATE_VERSION,
-        routes: routes
-            .values()
-            .map(|r| {
-                let mut spec = r.spec.clone();
-                spec.sets = r
-                    .sets
-                    .iter()
-                    .filter(|s| !s.pending)
-                    .map(|s| s.spec.clone())
-                    .collect();
-                spec
-            })
-            .collect(),
+        routes: routes.values().map(RouteState::visible_spec).collect(),
     }
 }
 
 fn target_status(t: &Target) -> TargetStatus {
     TargetStatus {
         addr: t.authority.clone(),
-        health: t.health().into(),
+        health: t.health(),
         draining: t.is_draining(),
         inflight: t.inflight(),
         requests: t.requests(),

@@ -421,6 +421,23 @@ fn build_upstream_request(
             headers.insert(header::HOST, value);
         }
     }
+    set_forwarding_headers(&mut headers, host, request_id, conn);
+    let mut upstream = Request::new(body);
+    *upstream.method_mut() = req.method.clone();
+    *upstream.uri_mut() = uri;
+    *upstream.version_mut() = Version::HTTP_11;
+    *upstream.headers_mut() = headers;
+    Ok(upstream)
+}
+
+/// X-Forwarded-For (the client appended), -Proto, -Host and X-Request-Id, for requests and
+/// upgrades alike.
+pub(crate) fn set_forwarding_headers(
+    headers: &mut HeaderMap,
+    host: &str,
+    request_id: &HeaderValue,
+    conn: ConnInfo,
+) {
     let client_ip = conn.peer.ip().to_string();
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(previous) => format!("{previous}, {client_ip}"),
@@ -437,12 +454,6 @@ fn build_upstream_request(
         headers.insert(&X_FORWARDED_HOST, value);
     }
     headers.insert(&X_REQUEST_ID, request_id.clone());
-    let mut upstream = Request::new(body);
-    *upstream.method_mut() = req.method.clone();
-    *upstream.uri_mut() = uri;
-    *upstream.version_mut() = Version::HTTP_11;
-    *upstream.headers_mut() = headers;
-    Ok(upstream)
 }
 
 /// Removes the headers that describe one hop (RFC 9110 7.6.1), including those the

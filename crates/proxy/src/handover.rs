@@ -28,37 +28,9 @@ pub enum SocketKind {
 pub struct Offer {
     pub sockets: Vec<SocketKind>,
     pub state: PersistedState,
-    pub health: Vec<(String, String, HealthWire)>,
+    pub health: Vec<(String, String, Health)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthWire {
-    Unknown,
-    Healthy,
-    Unhealthy,
-}
-
-impl From<Health> for HealthWire {
-    fn from(h: Health) -> Self {
-        match h {
-            Health::Unknown => HealthWire::Unknown,
-            Health::Healthy => HealthWire::Healthy,
-            Health::Unhealthy => HealthWire::Unhealthy,
-        }
-    }
-}
-
-impl From<HealthWire> for Health {
-    fn from(h: HealthWire) -> Self {
-        match h {
-            HealthWire::Unknown => Health::Unknown,
-            HealthWire::Healthy => Health::Healthy,
-            HealthWire::Unhealthy => Health::Unhealthy,
-        }
-    }
 }
 
 /// The handover socket sits beside the admin socket.

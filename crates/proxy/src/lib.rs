@@ -13,6 +13,7 @@
 
 pub mod access_log;
 pub mod admin;
+mod atomic_file;
 pub mod body;
 pub mod client;
 pub mod config;

@@ -234,27 +234,13 @@ pub async fn run(
     forwarder.drain();
     let _ = stop_tx.send(true);
     let drain = config.handover_drain;
-    let _ = tokio::time::timeout(drain, async {
-        while conns.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let idle = || async { conns.load(Ordering::Acquire) == 0 };
+    wait_until(drain, idle).await;
     // Connections still open at the deadline are closed (idle ones at once, busy ones
     // after their current request).
     let _ = force_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while conns.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    let _ = tokio::time::timeout(drain, async {
-        while control.open_connections().await > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    wait_until(Duration::from_secs(5), idle).await;
+    wait_until(drain, || async { control.open_connections().await == 0 }).await;
     let _ = done_tx.send(true);
     let _ = tokio::task::spawn_blocking(move || {
         for worker in workers {
@@ -331,7 +317,7 @@ async fn take_over(config: &ProxyConfig) -> Result<Sockets, ServeError> {
             .offer
             .health
             .into_iter()
-            .map(|(route, addr, h)| ((route, addr), h.into()))
+            .map(|(route, addr, h)| ((route, addr), h))
             .collect(),
     };
     let mut admin = None;
@@ -666,10 +652,7 @@ async fn serve_handover(
             Offer {
                 sockets: offered.iter().map(|(k, _)| *k).collect(),
                 state,
-                health: health
-                    .into_iter()
-                    .map(|(r, a, h)| (r, a, h.into()))
-                    .collect(),
+                health,
                 error: None,
             }
         };
@@ -704,4 +687,18 @@ async fn serve_handover(
 /// futures stay `Send`.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Polls `done` every 20 ms until it holds or `limit` passes.
+async fn wait_until<F, Fut>(limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let _ = tokio::time::timeout(limit, async {
+        while !done().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
 }

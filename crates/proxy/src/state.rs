@@ -2,7 +2,6 @@
 
 use crate::route::RouteSpec;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -41,36 +40,14 @@ pub fn load(path: &Path) -> Result<PersistedState, String> {
 }
 
 /// Writes `state` so that a crash at any moment leaves either the old file or the new
-/// one: a temporary file in the same directory, fsync, rename, fsync of the directory.
+/// one (see `atomic_file`).
 pub fn save(path: &Path, state: &PersistedState) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir, path)?;
-    let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    let result = (|| {
-        tmp.1.write_all(&json)?;
-        tmp.1.write_all(b"\n")?;
-        tmp.1.sync_all()?;
-        std::fs::rename(&tmp.0, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp.0);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    result
-}
-
-fn tempfile_in(dir: &Path, path: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    Ok((tmp, file))
+    let mut json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    crate::atomic_file::write_atomic(path, &json, 0o600)
 }
 
 #[cfg(test)]

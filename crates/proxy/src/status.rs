@@ -1,6 +1,5 @@
 //! What `GET /status` answers: routes, sets, targets, health and in-flight counts.
 
-use crate::target::Health;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,33 +43,8 @@ pub struct TargetStatus {
     pub failures: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthName {
-    Unknown,
-    Healthy,
-    Unhealthy,
-}
-
-impl From<Health> for HealthName {
-    fn from(h: Health) -> Self {
-        match h {
-            Health::Unknown => HealthName::Unknown,
-            Health::Healthy => HealthName::Healthy,
-            Health::Unhealthy => HealthName::Unhealthy,
-        }
-    }
-}
-
-impl From<HealthName> for Health {
-    fn from(h: HealthName) -> Self {
-        match h {
-            HealthName::Unknown => Health::Unknown,
-            HealthName::Healthy => Health::Healthy,
-            HealthName::Unhealthy => Health::Unhealthy,
-        }
-    }
-}
+/// Health as the admin API spells it: the data plane's own type.
+pub use crate::target::Health as HealthName;
 
 /// The answer to a deploy, after the drain.
 #[derive(Debug, Clone, Serialize, Deserialize)]

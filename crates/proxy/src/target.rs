@@ -1,6 +1,6 @@
 //! One upstream address and what the proxy knows about it right now.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 /// Health as the load balancer sees it. A target starts `Unknown` and gets no traffic until
 /// a check passes, so a container that is still booting (or a target restored from the
 /// state file) never receives a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     Unknown = 0,

@@ -3,7 +3,7 @@
 
 use crate::body::{empty, BoxError, ProxyBody};
 use crate::error_page;
-use crate::forward::{strip_hop_headers, ConnInfo};
+use crate::forward::{set_forwarding_headers, strip_hop_headers, ConnInfo};
 use crate::target::Target;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -72,18 +72,7 @@ pub async fn open(
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    let client_ip = conn.peer.ip().to_string();
-    if let Ok(value) = HeaderValue::from_str(&client_ip) {
-        headers.append("x-forwarded-for", value);
-    }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
-    );
-    if let Ok(value) = HeaderValue::from_str(host) {
-        headers.insert("x-forwarded-host", value);
-    }
-    headers.insert("x-request-id", request_id.clone());
+    set_forwarding_headers(&mut headers, host, request_id, conn);
     let mut upstream = Request::new(empty());
     *upstream.method_mut() = req.method().clone();
     *upstream.uri_mut() = req

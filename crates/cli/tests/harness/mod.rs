@@ -1,6 +1,8 @@
 //! A small fluent harness that runs the real `berth` binary in a scratch project directory.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 
 pub struct Berth {

@@ -13,8 +13,8 @@ use instant_acme::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::atomic_file::write_atomic;
 use super::{host_name, CertStore, Challenges, TlsError};
+use crate::atomic_file::write_atomic;
 
 /// Renew certificates this long before they expire, as Let's Encrypt recommends for its
 /// 90-day certificates.
@@ -162,7 +162,12 @@ impl Acme {
                         path: account_file.clone(),
                         reason: e.to_string(),
                     })?;
-                write_atomic(&account_file, &json, 0o600)?;
+                write_atomic(&account_file, &json, 0o600).map_err(|source| {
+                    TlsError::WriteFile {
+                        path: account_file.clone(),
+                        source,
+                    }
+                })?;
                 tracing::info!(directory_url = %cfg.directory_url, account = account.id(), "registered a new ACME account");
                 account
             }

@@ -25,9 +25,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 
-use super::atomic_file::{remove_leftovers, write_atomic};
 use super::resolver::SniResolver;
 use super::{host_name, validity, TlsError};
+use crate::atomic_file::{remove_leftovers, write_atomic};
 
 const CERT_EXTENSION: &str = "crt";
 const KEY_EXTENSION: &str = "key";
@@ -204,8 +204,18 @@ impl CertStore {
                 .write_lock
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            write_atomic(&key_path, key_pem.as_bytes(), 0o600)?;
-            write_atomic(&cert_path, chain_pem.as_bytes(), 0o644)?;
+            write_atomic(&key_path, key_pem.as_bytes(), 0o600).map_err(|source| {
+                TlsError::WriteFile {
+                    path: key_path.clone(),
+                    source,
+                }
+            })?;
+            write_atomic(&cert_path, chain_pem.as_bytes(), 0o644).map_err(|source| {
+                TlsError::WriteFile {
+                    path: cert_path.clone(),
+                    source,
+                }
+            })?;
         }
         self.insert(host, entry);
         Ok(())

@@ -7,7 +7,6 @@
 //! periodically.
 
 mod acme;
-mod atomic_file;
 mod cert_store;
 mod challenge;
 mod error;

@@ -13,7 +13,6 @@ use berth_engine::{
     NetworkSpec, PortBinding, RestartPolicy,
 };
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -445,38 +444,12 @@ fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
 /// Writes a file so that a reader (the supervisor, or a crash) sees the old content or the
 /// new, never a part: a temporary file beside it, flushed to disk, renamed over it.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let failed = |e: std::io::Error| {
+    crate::atomic::write_mode(path, bytes, mode).map_err(|e| {
         CliError::Io(format!(
             "cannot write {}: {e}; check the data directory's permissions and free space",
             path.display()
         ))
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        // The umask may have narrowed the mode given at creation.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // The rename is only durable once the directory entry is.
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(failed)
+    })
 }
 
 /// Removes the binaries of earlier upgrades, keeping the one now current and the one before

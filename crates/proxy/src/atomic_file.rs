@@ -7,20 +7,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::TlsError;
-
 /// Prefix of temporary files, so that leftovers of a crash can be recognised and removed.
 pub(crate) const TEMP_PREFIX: &str = ".tmp-";
 
 /// Replaces `path` with `contents`: writes a temporary file in the same directory with
 /// `mode`, fsyncs it, renames it over `path` and fsyncs the directory so that the rename
 /// itself survives a crash.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let write_err = |source| TlsError::WriteFile {
-        path: path.to_owned(),
-        source,
-    };
     let dir = parent(path);
     let name = path
         .file_name()
@@ -50,7 +44,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
         // the one worth reporting.
         let _ = fs::remove_file(&temp);
     }
-    result.map_err(write_err)
+    result
 }
 
 /// Removes temporary files that a crash left behind in `dir`.
