@@ -270,12 +270,14 @@ impl Control {
                 }
             }
             route.sets = kept;
+            route.draining.extend(old.iter().cloned());
+            // Publish before marking the old targets draining: a request still holding the
+            // previous snapshot must find them usable, or it would see no target at all.
+            self.publish(&routes);
+            let switched_at = Instant::now();
             for t in &old {
                 t.start_draining();
             }
-            route.draining.extend(old.iter().cloned());
-            self.publish(&routes);
-            let switched_at = Instant::now();
             if let Err(e) = self.persist(&routes) {
                 tracing::error!("{e}");
             }
@@ -381,11 +383,12 @@ impl Control {
                 });
             };
             let removed = route.sets.remove(index);
+            route.draining.extend(removed.targets.iter().cloned());
+            // Published first, as in `deploy`, so no snapshot ever has only draining targets.
+            self.publish(&routes);
             for t in &removed.targets {
                 t.start_draining();
             }
-            route.draining.extend(removed.targets.iter().cloned());
-            self.publish(&routes);
             self.persist(&routes)?;
             removed.targets
         };
