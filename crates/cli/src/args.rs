@@ -66,8 +66,55 @@ pub enum Command {
     Restart(StopArgs),
     /// Write a systemd unit that brings the project up at boot
     Systemd(SystemdArgs),
+    /// Roll changed services out without downtime, behind the proxy, with automatic rollback
+    Deploy(DeployArgs),
+    /// Deploy an earlier release's images again, through the same zero-downtime path
+    Rollback(RollbackArgs),
+    /// List the project's releases
+    Releases(ReleasesArgs),
     /// The host's reverse proxy: run it, boot it as a container, inspect and steer it
     Proxy(Box<ProxyArgs>),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    /// Rollout strategy for routed services [default: each service's x-berth.strategy, else
+    /// rolling]
+    #[arg(long, value_parser = ["rolling", "blue-green", "canary"])]
+    pub strategy: Option<String>,
+    /// Blue-green: how long the previous set stays running after the switch, for an instant
+    /// rollback (e.g. 5m, 0s)
+    #[arg(long, value_name = "DURATION")]
+    pub keep_old: Option<String>,
+    /// Build images with `build:` before deploying, even when they exist
+    #[arg(long)]
+    pub build: bool,
+    /// Output: live text, or one JSON event per line
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+    /// The proxy's admin socket [default: $BERTH_PROXY_SOCKET, else the proxy's default]
+    #[arg(long, value_name = "PATH")]
+    pub admin_socket: Option<PathBuf>,
+    /// Services to deploy (default: every service whose configuration or image changed)
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    /// The release to return to [default: the last succeeded release before the current one]
+    #[arg(long, value_name = "RELEASE")]
+    pub to: Option<u64>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+    /// The proxy's admin socket [default: $BERTH_PROXY_SOCKET, else the proxy's default]
+    #[arg(long, value_name = "PATH")]
+    pub admin_socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,14 @@ impl Progress {
         }
     }
 
+    /// No spinner and no lines: for `--format json`, where stdout carries only JSON.
+    pub fn quiet() -> Self {
+        Progress {
+            bar: None,
+            last: Mutex::new(None),
+        }
+    }
+
     fn line(&self, text: &str) {
         match &self.bar {
             Some(b) => b.println(text),

@@ -417,6 +417,16 @@ fn networks(
                 .map(String::from),
         });
     }
+    // A routed service also joins the proxy's shared network, where the proxy (one per host,
+    // for every project) reaches it by address. No alias: the network is shared by projects,
+    // and a service name there would resolve across them.
+    if svc.berth.as_ref().is_some_and(|b| b.proxy.is_some()) {
+        out.push(NetworkAttachment {
+            network: crate::labels::PROXY_NETWORK.to_string(),
+            aliases: Vec::new(),
+            ipv4_address: None,
+        });
+    }
     Ok((None, out))
 }
 

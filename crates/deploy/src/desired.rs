@@ -155,6 +155,16 @@ pub fn desired_state(project: &Project, ctx: &Context) -> Result<Desired, PlanEr
         labels: labels::volume(&project.name, key, &map_field(r, "labels")),
     });
 
+    let mut external_networks = external_networks;
+    let routed = services.iter().any(|s| {
+        s.containers
+            .iter()
+            .any(|c| c.networks.iter().any(|n| n.network == labels::PROXY_NETWORK))
+    });
+    if routed && !external_networks.iter().any(|n| n == labels::PROXY_NETWORK) {
+        external_networks.push(labels::PROXY_NETWORK.to_string());
+    }
+
     Ok(Desired {
         project: project.name.clone(),
         networks,

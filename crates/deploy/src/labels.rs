@@ -31,6 +31,22 @@ pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
 /// Compose writes its own version here and does not act on it; tools that read it expect a
 /// semantic version. We write `2.0.0+berth.<berth version>`: a valid semver that says "Compose
 /// v2 label layout" and, in its build metadata, which berth wrote it.
+/// The network the host's shared proxy and every routed service join (`berth proxy boot`
+/// creates it; `up` and `deploy` create it when it is missing).
+pub const PROXY_NETWORK: &str = "berth";
+
+/// The proxy network as `berth proxy boot`, `up` and `deploy` create it: a plain bridge that
+/// no project owns, so `down` never removes it.
+pub fn proxy_network() -> berth_engine::NetworkSpec {
+    berth_engine::NetworkSpec {
+        name: PROXY_NETWORK.to_string(),
+        driver: Some("bridge".to_string()),
+        labels: BTreeMap::from([(ROLE.to_string(), "proxy".to_string())]),
+        attachable: true,
+        ..Default::default()
+    }
+}
+
 pub fn compose_version() -> String {
     format!("2.0.0+berth.{}", env!("CARGO_PKG_VERSION"))
 }

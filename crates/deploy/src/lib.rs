@@ -23,9 +23,13 @@ pub mod labels;
 pub mod lock;
 pub mod order;
 pub mod plan;
+pub mod policy;
+pub mod release;
+pub mod rollout;
 pub mod store;
 pub mod store_error;
 pub mod systemd;
+pub mod traffic;
 pub mod units;
 pub mod watch;
 
@@ -36,6 +40,10 @@ pub use execute::{execute, execute_until, Event, ExecuteError, ExecuteOptions};
 pub use lock::{Holder, LockError, ProjectLock};
 pub use order::DependencyGraph;
 pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
+pub use policy::{policy, Kind, Policy};
+pub use release::{ReleaseError, Interrupted};
+pub use rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
+pub use traffic::Traffic;
 pub use store::{JournalEntry, NewRelease, Outcome, Release, ReleaseStatus, ServiceImage, Store};
 pub use store_error::StoreError;
 pub use watch::{

@@ -619,6 +619,7 @@ fn target_status(t: &Target) -> TargetStatus {
         inflight: t.inflight(),
         requests: t.requests(),
         failures: t.failures(),
+        server_errors: t.server_errors(),
     }
 }
 

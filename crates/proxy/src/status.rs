@@ -41,6 +41,9 @@ pub struct TargetStatus {
     pub inflight: usize,
     pub requests: u64,
     pub failures: u64,
+    /// 5xx responses the target sent (a deploy compares them with `requests`).
+    #[serde(default)]
+    pub server_errors: u64,
 }
 
 /// Health as the admin API spells it: the data plane's own type.

@@ -39,6 +39,8 @@ pub struct Target {
     inflight: AtomicUsize,
     requests: AtomicU64,
     failures: AtomicU64,
+    /// 5xx answers from this target (its own, not the proxy's), for a deploy's error-rate check.
+    server_errors: AtomicU64,
     /// Health changes, for waiters (deploys waiting for a new set); readers on the hot path
     /// use the atomic instead.
     health_tx: watch::Sender<Health>,
@@ -64,6 +66,7 @@ impl Target {
             inflight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
             health_tx: watch::channel(health).0,
             close_tx: watch::channel(false).0,
             responses: std::sync::OnceLock::new(),
@@ -115,6 +118,10 @@ impl Target {
         self.failures.load(Ordering::Relaxed)
     }
 
+    pub fn server_errors(&self) -> u64 {
+        self.server_errors.load(Ordering::Relaxed)
+    }
+
     pub fn record_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
@@ -132,6 +139,9 @@ impl Target {
 
     /// Counts a response of status class `class` (0 for 1xx … 4 for 5xx).
     pub fn count_response(&self, class: usize) {
+        if class == 4 {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(counters) = self.responses.get() {
             counters[class].inc();
         }

@@ -11,6 +11,7 @@
 mod docker;
 mod http;
 mod images;
+mod load;
 mod wait;
 
 pub use docker::{
@@ -20,4 +21,5 @@ pub use http::{http_get, HttpResponse};
 pub use images::{
     ensure_test_images, static_berth_binary, workspace_root, POSTGRES_IMAGE, TESTAPP_IMAGE,
 };
+pub use load::{Load, LoadReport, Sample};
 pub use wait::{try_wait_for, wait_for};

@@ -3,6 +3,7 @@
 
 mod config;
 mod control;
+mod deploy;
 mod down;
 mod exec;
 mod logs;
@@ -79,6 +80,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Start(a) => done(control::start(p, &a)),
         Command::Restart(a) => done(control::restart(p, &a)),
         Command::Systemd(a) => done(systemd::run(p, &a)),
+        Command::Deploy(a) => done(deploy::deploy(p, &a)),
+        Command::Rollback(a) => done(deploy::rollback(p, &a)),
+        Command::Releases(a) => done(deploy::releases(p, &a)),
         Command::Proxy(a) => proxy::run(&a),
     }
 }

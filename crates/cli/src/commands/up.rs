@@ -15,6 +15,9 @@ use std::time::Instant;
 pub fn run(p: &ProjectArgs, a: &UpArgs) -> Result<(), CliError> {
     let s = Session::open(p)?;
     s.check_services(&a.services)?;
+    if !a.dry_run {
+        super::deploy::converge_interrupted(&s)?;
+    }
     if a.watch {
         return super::watch::run(&s, a);
     }
@@ -39,8 +42,9 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
 
     // Images: build what has `build:` and is missing (or everything with --build); then every
     // image must be on the engine, since there is no registry to pull from.
-    ctx.image_ids = images(s, &first, a, &progress)?;
+    ctx.image_ids = images(s, &first, a.build, &progress)?;
     let desired = desired_state(&s.loaded.project, &ctx)?;
+    ensure_proxy_network(s, &desired)?;
     let actual = actual(s)?;
     let the_plan = plan(
         &desired,
@@ -99,11 +103,27 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
     }
 }
 
+/// Routed services join the host's proxy network; it is created here when no proxy was
+/// booted yet, so `up` works before `berth proxy boot`.
+pub(crate) fn ensure_proxy_network(s: &Session, desired: &Desired) -> Result<(), CliError> {
+    if desired
+        .external_networks
+        .iter()
+        .any(|n| n == berth_deploy::labels::PROXY_NETWORK)
+    {
+        s.rt.block_on(
+            s.engine
+                .ensure_network(&berth_deploy::labels::proxy_network()),
+        )?;
+    }
+    Ok(())
+}
+
 /// Builds images as needed and returns the id of every service's image.
-fn images(
+pub(crate) fn images(
     s: &Session,
     desired: &Desired,
-    a: &UpArgs,
+    build_all: bool,
     progress: &Progress,
 ) -> Result<BTreeMap<String, String>, CliError> {
     let mut ids = BTreeMap::new();
@@ -111,7 +131,7 @@ fn images(
     for svc in &desired.services {
         let present = s.rt.block_on(s.engine.image_id(&svc.image))?;
         let id = match (&svc.build, present) {
-            (Some(build), present) if a.build || present.is_none() => {
+            (Some(build), present) if build_all || present.is_none() => {
                 let started = Instant::now();
                 progress.message(&format!("building {} ({})", svc.name, svc.image));
                 let mut spec = build.clone();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod stage;
 
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ use super::super::CliError;
 use crate::args::ProxyBootArgs;
 use berth_engine::{
     BuildEvent, BuildSpec, ContainerSpec, ContainerSummary, Engine, MountSpec, NetworkAttachment,
-    NetworkSpec, PortBinding, RestartPolicy,
+    PortBinding, RestartPolicy,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -174,13 +174,7 @@ impl Boot {
             println!("built {image} in {:.1}s", started.elapsed().as_secs_f64());
         }
         engine
-            .ensure_network(&NetworkSpec {
-                name: NETWORK.to_string(),
-                driver: Some("bridge".to_string()),
-                labels: BTreeMap::from([(ROLE.to_string(), "proxy".to_string())]),
-                attachable: true,
-                ..Default::default()
-            })
+            .ensure_network(&berth_deploy::labels::proxy_network())
             .await?;
 
         let socket_inside = format!("{CONTAINER_RUN}/{}", self.socket_name);

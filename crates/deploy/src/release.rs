@@ -1,0 +1,241 @@
+//! One release across services: the release command, each service's rollout in dependency
+//! order, and the release's all-or-nothing end — commit (old containers retired) or revert
+//! (every touched service put back). Also what the next command does after a deploy was
+//! killed: read the journal and converge.
+
+use crate::labels;
+use crate::policy::Policy;
+use crate::rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
+use crate::store::JournalEntry;
+use berth_engine::{ContainerSpec, EngineError, RestartPolicy};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The longest a release command (migrations) may run.
+pub const RELEASE_COMMAND_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The release command failed; nothing else changed.
+    #[error("service `{service}`: release command `{command}` exited with code {code}")]
+    ReleaseCommand {
+        service: String,
+        command: String,
+        code: i64,
+        logs: Vec<String>,
+    },
+    /// A service's new version was bad and every service was put back.
+    #[error("{source}; rolled back to the previous release")]
+    RolledBack {
+        #[source]
+        source: RolloutError,
+    },
+    /// A service failed and `failure_action: pause` left everything as it was.
+    #[error("{source}; left as it is (failure_action: pause)")]
+    Paused {
+        #[source]
+        source: RolloutError,
+    },
+    /// Putting things back failed as well; both errors are shown.
+    #[error("{first}; and rolling back failed: {revert}")]
+    RevertFailed {
+        first: RolloutError,
+        revert: RolloutError,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl ReleaseError {
+    /// The failing container's last log lines, when there are any.
+    pub fn logs(&self) -> &[String] {
+        match self {
+            ReleaseError::ReleaseCommand { logs, .. } => logs,
+            ReleaseError::RolledBack { source } | ReleaseError::Paused { source } => {
+                match source {
+                    RolloutError::Unhealthy { logs, .. } => logs,
+                    _ => &[],
+                }
+            }
+            ReleaseError::RevertFailed {
+                first: RolloutError::Unhealthy { logs, .. },
+                ..
+            } => logs,
+            _ => &[],
+        }
+    }
+}
+
+/// Runs `command` once in a one-off container made from `spec` (the new image, the service's
+/// environment and networks), before any traffic moves.
+pub async fn run_release_command(
+    d: &Deployer<'_>,
+    service: &str,
+    spec: &ContainerSpec,
+    command: &[String],
+) -> Result<(), ReleaseError> {
+    let mut one = spec.clone();
+    one.name = format!("{}-{service}-release-r{}", d.project, d.release);
+    one.command = Some(command.to_vec());
+    one.ports.clear();
+    one.healthcheck = None;
+    one.restart = RestartPolicy::No;
+    one.labels
+        .insert(labels::COMPOSE_ONEOFF.into(), "True".into());
+    one.labels.insert(labels::ROLE.into(), "oneoff".into());
+    // A release command left by an interrupted deploy is in the way of its name.
+    if let Some(old) = d.engine.inspect_container(&one.name).await? {
+        d.engine.remove_container(&old.id, true, false).await?;
+    }
+    (d.on)(DeployEvent::Step {
+        service: service.to_string(),
+        message: format!("release command: {}", command.join(" ")),
+    });
+    let id = d.engine.create_container(&one).await?;
+    d.engine.start_container(&id).await?;
+    let code = d
+        .engine
+        .wait_exit(&id, Some(RELEASE_COMMAND_DEADLINE))
+        .await?
+        .unwrap_or(-1);
+    let logs = d.engine.last_log_lines(&id, 20).await.unwrap_or_default();
+    d.engine.remove_container(&id, true, false).await?;
+    if code != 0 {
+        return Err(ReleaseError::ReleaseCommand {
+            service: service.to_string(),
+            command: command.join(" "),
+            code,
+            logs,
+        });
+    }
+    Ok(())
+}
+
+/// Rolls every update in order. When one fails, every service touched so far (the failing
+/// one included) is reverted in reverse order, unless its policy says pause.
+pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(), ReleaseError> {
+    let mut touched: Vec<&ServiceUpdate> = Vec::new();
+    for u in updates {
+        touched.push(u);
+        if let Err(e) = d.roll(u).await {
+            if u.policy.failure_action == crate::policy::FailureAction::Pause {
+                return Err(ReleaseError::Paused { source: e });
+            }
+            if let RolloutError::Unhealthy { service, reason, .. } = &e {
+                (d.on)(DeployEvent::RollingBack {
+                    service: service.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            for t in touched.iter().rev() {
+                if let Err(revert) = d.revert(&t.service, &t.policy).await {
+                    return Err(ReleaseError::RevertFailed { first: e, revert });
+                }
+            }
+            (d.journal)(serde_json::json!({"step": "reverted"}));
+            return Err(ReleaseError::RolledBack { source: e });
+        }
+    }
+    Ok(())
+}
+
+/// The release is good: mark it committed in the journal, then retire the old containers.
+pub async fn commit(d: &Deployer<'_>, services: &[String]) -> Result<(), RolloutError> {
+    (d.journal)(serde_json::json!({"step": "committed"}));
+    for s in services {
+        d.retire_old(s).await?;
+    }
+    Ok(())
+}
+
+/// What an interrupted release's journal says: the services it touched, and whether it had
+/// committed (then only retiring old containers was left).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interrupted {
+    pub services: Vec<String>,
+    pub committed: bool,
+    pub reverted: bool,
+}
+
+pub fn read_journal(entries: &[JournalEntry]) -> Interrupted {
+    let mut out = Interrupted::default();
+    for e in entries {
+        match e.step.get("step").and_then(|s| s.as_str()) {
+            Some("begin") => {
+                out.services = e
+                    .step
+                    .get("services")
+                    .and_then(|s| s.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            Some("committed") => out.committed = true,
+            Some("reverted") => out.reverted = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Converges what a killed deploy left: a committed release is finished (old containers
+/// retired); anything else is reverted, service by service in reverse order. Returns true
+/// when the release ended committed.
+pub async fn recover(
+    d: &Deployer<'_>,
+    journal: &Interrupted,
+    policies: &BTreeMap<String, Policy>,
+) -> Result<bool, RolloutError> {
+    if journal.committed {
+        for s in &journal.services {
+            d.retire_old(s).await?;
+        }
+        return Ok(true);
+    }
+    for s in journal.services.iter().rev() {
+        match policies.get(s) {
+            Some(p) => d.revert(s, p).await?,
+            None => {
+                // The service left the project since; its new containers still go.
+                (d.on)(DeployEvent::Warning {
+                    message: format!(
+                        "service `{s}` of the interrupted release is no longer in the project; its new containers are removed"
+                    ),
+                });
+                let fallback = Policy {
+                    kind: crate::policy::Kind::Worker {
+                        has_healthcheck: false,
+                    },
+                    ..placeholder_policy()
+                };
+                d.revert(s, &fallback).await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn placeholder_policy() -> Policy {
+    Policy {
+        kind: crate::policy::Kind::Worker {
+            has_healthcheck: false,
+        },
+        strategy: Default::default(),
+        order: crate::policy::Order::StopFirst,
+        parallelism: 1,
+        delay: Duration::ZERO,
+        monitor: Duration::ZERO,
+        max_error_rate: crate::policy::DEFAULT_MAX_ERROR_RATE,
+        failure_action: crate::policy::FailureAction::Rollback,
+        drain_timeout: crate::policy::DEFAULT_DRAIN,
+        health_deadline: Duration::from_secs(60),
+        stop_grace: None,
+        canary_steps: Vec::new(),
+        canary_interval: Duration::ZERO,
+        release_command: None,
+        notes: Vec::new(),
+    }
+}

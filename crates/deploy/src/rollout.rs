@@ -1,0 +1,721 @@
+//! The zero-downtime sequence for one service, top to bottom, and its way back.
+//!
+//! Old replicas are never destroyed before the release commits: a replaced container is
+//! renamed aside (`NAME-berth-old-rN`) and, once traffic left it, stopped but kept. Every new
+//! container carries the `berth.release=N` label. That makes the way back a function of what
+//! the engine shows, not of what this process remembers: [`Deployer::revert`] starts the
+//! containers without the label, moves traffic to them, removes the labelled ones and gives the
+//! old ones their names back. The same function serves a failed deploy and the next command
+//! after `berth deploy` was killed.
+
+use crate::labels;
+use crate::policy::{FailureAction, Kind, Order, Policy, Route, MIN_REQUESTS_FOR_RATE};
+use crate::traffic::{replica_set, SetCounts, Traffic};
+use berth_compose::berth_ext::Strategy;
+use berth_engine::{ContainerSpec, ContainerSummary, Engine, EngineError, HealthOutcome};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What a deploy reports while it works: shown live on a terminal, one JSON line per event
+/// with `--format json`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum DeployEvent {
+    Release {
+        number: u64,
+        services: Vec<String>,
+    },
+    Step {
+        service: String,
+        message: String,
+    },
+    Healthy {
+        service: String,
+        container: String,
+        after_ms: u64,
+    },
+    Switched {
+        service: String,
+        set: String,
+        /// From the new replicas being healthy (container healthcheck) to the proxy sending
+        /// them traffic, the proxy's own health check included.
+        switch_ms: f64,
+    },
+    Weights {
+        service: String,
+        canary_percent: u8,
+    },
+    Monitor {
+        service: String,
+        requests: u64,
+        errors: u64,
+    },
+    RollingBack {
+        service: String,
+        reason: String,
+    },
+    Warning {
+        message: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The new version is bad; `logs` are its failing container's last lines.
+    #[error("service `{service}`: {reason}")]
+    Unhealthy {
+        service: String,
+        reason: String,
+        logs: Vec<String>,
+    },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("service `{service}`: the proxy: {message}")]
+    Proxy { service: String, message: String },
+}
+
+/// One service's update: the replicas wanted and the containers running now.
+#[derive(Debug, Clone)]
+pub struct ServiceUpdate {
+    pub service: String,
+    /// Replica `n` is `specs[n - 1]`, each with the `berth.release` label of this release.
+    pub specs: Vec<ContainerSpec>,
+    /// The service's containers before the deploy (not one-offs), any release.
+    pub old: Vec<ContainerSummary>,
+    pub policy: Policy,
+}
+
+/// Everything a rollout needs from outside: the engine, the proxy when a service is routed,
+/// and where to report.
+pub struct Deployer<'a> {
+    pub engine: &'a Engine,
+    pub traffic: Option<&'a Traffic>,
+    pub project: &'a str,
+    pub release: u64,
+    pub on: &'a (dyn Fn(DeployEvent) + Sync),
+    /// Called with a JSON step before each change that the journal should hold.
+    pub journal: &'a (dyn Fn(serde_json::Value) + Sync),
+}
+
+/// The number label of a container (0 when missing).
+pub fn number(c: &ContainerSummary) -> u64 {
+    c.labels
+        .get(labels::COMPOSE_CONTAINER_NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The release label of a container, as the number N of `rN`.
+pub fn release_of(c: &ContainerSummary) -> Option<u64> {
+    c.labels
+        .get(labels::RELEASE)
+        .and_then(|r| r.strip_prefix('r').unwrap_or(r).parse().ok())
+}
+
+/// The name a container is kept under while its replacement runs.
+pub fn aside_name(canonical: &str, release: u64) -> String {
+    format!("{canonical}-berth-old-r{release}")
+}
+
+/// The name an aside container had before, from its aside name.
+pub fn canonical_name(name: &str) -> &str {
+    match name.find("-berth-old-r") {
+        Some(i) => &name[..i],
+        None => name,
+    }
+}
+
+fn is_running(c: &ContainerSummary) -> bool {
+    matches!(c.state.as_str(), "running" | "restarting")
+}
+
+impl Deployer<'_> {
+    fn step(&self, service: &str, message: impl Into<String>) {
+        (self.on)(DeployEvent::Step {
+            service: service.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Rolls one service to its new replicas: validate, start new, wait healthy (with a
+    /// deadline), switch, drain old, stop old, then watch the new version for the monitor
+    /// window. Old containers are stopped but kept until the release commits; on failure
+    /// the caller reverts every service of the release with [`Deployer::revert`].
+    ///
+    /// Behind the proxy every replica is its own target set ([`replica_set`]), so one
+    /// replica is added or drained without touching the others.
+    pub async fn roll(&self, u: &ServiceUpdate) -> Result<(), RolloutError> {
+        let p = &u.policy;
+        let routed = match (&p.kind, self.traffic) {
+            (Kind::Routed(route), Some(t)) => Some((route, t)),
+            (Kind::Routed(_), None) => {
+                return Err(RolloutError::Proxy {
+                    service: u.service.clone(),
+                    message: "no proxy to route through".into(),
+                })
+            }
+            _ => None,
+        };
+        let mut old: BTreeMap<u64, ContainerSummary> =
+            u.old.iter().map(|c| (number(c), c.clone())).collect();
+        let wanted = u.specs.len() as u64;
+        // Replicas beyond the new count are not replaced, only retired with the last batch.
+        let extra: Vec<ContainerSummary> = old.split_off(&(wanted + 1)).into_values().collect();
+
+        // Validate the route, and give every running old replica its own set (a service
+        // started by `up` is routed from here on).
+        if let Some((route, t)) = routed {
+            t.ensure_route(route, &u.service).await?;
+            for c in old.values().chain(&extra).filter(|c| is_running(c)) {
+                if let Some(addr) = self.target(&c.id, route).await? {
+                    t.ensure_replica(&route.name, &c.id, &addr, 100, p.health_deadline, &u.service)
+                        .await?;
+                }
+            }
+        }
+
+        let all_at_once = routed.is_some()
+            && matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary);
+        let batch_size = if all_at_once {
+            u.specs.len().max(1)
+        } else {
+            p.parallelism
+        };
+        let numbers: Vec<u64> = (1..=wanted).collect();
+        let batches: Vec<&[u64]> = numbers.chunks(batch_size).collect();
+        let stop_first = p.order == Order::StopFirst;
+
+        for (i, batch) in batches.iter().enumerate() {
+            let last = i + 1 == batches.len();
+            if stop_first {
+                // Out of rotation first, so nothing is sent to a container that is stopping.
+                for n in batch.iter() {
+                    if let Some(o) = old.get(n) {
+                        if let Some((route, t)) = routed {
+                            self.drain_replica(t, route, &u.service, o, p).await?;
+                        }
+                        self.step(&u.service, format!("stopping {}", o.name));
+                        self.engine.stop_container(&o.id, p.stop_grace).await?;
+                    }
+                }
+            }
+            // Start new: the old replica is renamed aside (still running when start-first),
+            // the new one takes its name.
+            let mut started = Vec::new();
+            for n in batch.iter() {
+                let spec = &u.specs[(*n - 1) as usize];
+                if let Some(o) = old.get(n) {
+                    (self.journal)(serde_json::json!({
+                        "step": "aside", "service": u.service, "container": o.id, "name": o.name,
+                    }));
+                    self.engine
+                        .rename_container(&o.id, &aside_name(&spec.name, self.release))
+                        .await?;
+                }
+                (self.journal)(serde_json::json!({
+                    "step": "create", "service": u.service, "name": spec.name,
+                }));
+                self.step(&u.service, format!("starting {}", spec.name));
+                let id = self.engine.create_container(spec).await?;
+                self.engine.start_container(&id).await?;
+                started.push((*n, id, spec.name.clone()));
+            }
+            // Wait healthy, with a deadline.
+            for (_, id, name) in &started {
+                self.wait_new(&u.service, id, name, p.health_deadline).await?;
+            }
+            let healthy_at = Instant::now();
+            // Switch.
+            if let Some((route, t)) = routed {
+                let mut new_sets = Vec::new();
+                for (_, id, _) in &started {
+                    let Some(addr) = self.target(id, route).await? else {
+                        return Err(self
+                            .unhealthy(&u.service, id, "new container has no address on the proxy network".into())
+                            .await);
+                    };
+                    // Blue-green and canary add the new replicas with no traffic, then move
+                    // it in one swap; rolling adds each replica beside the old one.
+                    let weight = if all_at_once { 0 } else { 100 };
+                    t.ensure_replica(&route.name, id, &addr, weight, p.health_deadline, &u.service)
+                        .await
+                        .map_err(|e| self.not_healthy_behind_proxy(e))?;
+                    new_sets.push(replica_set(id));
+                }
+                let old_sets: Vec<String> = old
+                    .values()
+                    .chain(&extra)
+                    .map(|c| replica_set(&c.id))
+                    .collect();
+                if p.strategy == Strategy::Canary && all_at_once {
+                    self.canary(t, route, u, &new_sets, &old_sets).await?;
+                } else if all_at_once {
+                    let mut weights: BTreeMap<String, u32> =
+                        new_sets.iter().map(|s| (s.clone(), 100)).collect();
+                    let present: Vec<String> =
+                        t.sets(&route.name).await?.into_iter().map(|s| s.0).collect();
+                    for s in old_sets.iter().filter(|s| present.contains(s)) {
+                        weights.insert(s.clone(), 0);
+                    }
+                    t.set_weights(&route.name, weights, &u.service).await?;
+                }
+                self.switched(&u.service, &new_sets.join(","), healthy_at);
+                (self.journal)(serde_json::json!({
+                    "step": "switched", "service": u.service, "batch": i,
+                }));
+                // Drain old: the replaced replicas leave rotation; in-flight requests and
+                // WebSockets finish, up to drain_timeout.
+                if !stop_first {
+                    let mut leaving: Vec<&ContainerSummary> =
+                        batch.iter().filter_map(|n| old.get(n)).collect();
+                    if last {
+                        leaving.extend(extra.iter());
+                    }
+                    let drains = leaving
+                        .iter()
+                        .map(|o| self.drain_replica(t, route, &u.service, o, p));
+                    futures_util::future::try_join_all(drains).await?;
+                } else if last {
+                    for o in &extra {
+                        self.drain_replica(t, route, &u.service, o, p).await?;
+                    }
+                }
+            } else {
+                (self.journal)(serde_json::json!({
+                    "step": "switched", "service": u.service, "batch": i,
+                }));
+            }
+            // Stop old (kept, renamed, until the release commits).
+            if !stop_first {
+                for n in batch.iter() {
+                    if let Some(o) = old.get(n) {
+                        self.step(&u.service, format!("stopping old {}", o.name));
+                        self.engine.stop_container(&o.id, p.stop_grace).await?;
+                    }
+                }
+            }
+            if last {
+                for o in &extra {
+                    self.step(&u.service, format!("stopping {} (scaled down)", o.name));
+                    self.engine.stop_container(&o.id, p.stop_grace).await?;
+                }
+            }
+            if !last && !p.delay.is_zero() {
+                tokio::time::sleep(p.delay).await;
+            }
+        }
+        self.monitor(u).await
+    }
+
+    fn not_healthy_behind_proxy(&self, e: RolloutError) -> RolloutError {
+        match e {
+            RolloutError::Proxy { service, message } => RolloutError::Unhealthy {
+                service,
+                reason: format!("new replica did not pass the proxy's health check: {message}"),
+                logs: Vec::new(),
+            },
+            e => e,
+        }
+    }
+
+    fn switched(&self, service: &str, set: &str, healthy_at: Instant) {
+        (self.on)(DeployEvent::Switched {
+            service: service.to_string(),
+            set: set.to_string(),
+            switch_ms: healthy_at.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+
+    /// Takes an old replica out of rotation and waits for its drain.
+    async fn drain_replica(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        service: &str,
+        c: &ContainerSummary,
+        p: &Policy,
+    ) -> Result<(), RolloutError> {
+        let id = replica_set(&c.id);
+        if t.sets(&route.name).await?.iter().any(|s| s.0 == id) {
+            self.step(service, format!("draining {}", c.name));
+            t.remove_set(&route.name, &id, p.drain_timeout, service).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_new(
+        &self,
+        service: &str,
+        id: &str,
+        name: &str,
+        deadline: Duration,
+    ) -> Result<(), RolloutError> {
+        let t0 = Instant::now();
+        match self.engine.wait_healthy(id, deadline).await? {
+            HealthOutcome::Healthy | HealthOutcome::Running => {
+                (self.on)(DeployEvent::Healthy {
+                    service: service.to_string(),
+                    container: name.to_string(),
+                    after_ms: t0.elapsed().as_millis() as u64,
+                });
+                Ok(())
+            }
+            bad => {
+                let reason = match bad {
+                    HealthOutcome::Exited(code) => {
+                        format!("new container {name} exited with code {code} at start")
+                    }
+                    HealthOutcome::Unhealthy => format!("new container {name} failed its healthcheck"),
+                    _ => format!(
+                        "new container {name} was not healthy within {}s",
+                        deadline.as_secs()
+                    ),
+                };
+                Err(self.unhealthy(service, id, reason).await)
+            }
+        }
+    }
+
+    /// Watches the new replicas for the monitor window: a container that exits or turns
+    /// unhealthy, or an error rate above the bound, fails the release.
+    async fn monitor(&self, u: &ServiceUpdate) -> Result<(), RolloutError> {
+        let p = &u.policy;
+        if p.monitor.is_zero() {
+            return Ok(());
+        }
+        self.step(
+            &u.service,
+            format!("monitoring for {}s", p.monitor.as_secs_f64()),
+        );
+        let routed = match (&p.kind, self.traffic) {
+            (Kind::Routed(r), Some(t)) => Some((r, t)),
+            _ => None,
+        };
+        let new_sets: Vec<String> = self
+            .new_containers(&u.service)
+            .await?
+            .iter()
+            .map(|c| replica_set(&c.id))
+            .collect();
+        let base = match routed {
+            Some((r, t)) => t.counts(&r.name, &new_sets).await?,
+            None => SetCounts::default(),
+        };
+        let until = Instant::now() + p.monitor;
+        let mut last = SetCounts::default();
+        loop {
+            let new = self.new_containers(&u.service).await?;
+            for c in &new {
+                let bad = match (c.state.as_str(), c.health.as_deref()) {
+                    ("exited" | "dead" | "restarting", _) => Some(format!(
+                        "new container {} stopped during the monitor window (exit code {})",
+                        c.name,
+                        c.exit_code.unwrap_or(-1)
+                    )),
+                    (_, Some("unhealthy")) => Some(format!(
+                        "new container {} turned unhealthy during the monitor window",
+                        c.name
+                    )),
+                    _ => None,
+                };
+                if let Some(reason) = bad {
+                    if p.failure_action != FailureAction::Continue {
+                        return Err(self.unhealthy(&u.service, &c.id, reason).await);
+                    }
+                }
+            }
+            if let Some((r, t)) = routed {
+                let d = t.counts(&r.name, &new_sets).await?.since(&base);
+                last = d;
+                if d.requests >= MIN_REQUESTS_FOR_RATE
+                    && d.error_rate() > p.max_error_rate
+                    && p.failure_action != FailureAction::Continue
+                {
+                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
+                    return Err(self
+                        .unhealthy(
+                            &u.service,
+                            &id,
+                            format!(
+                                "{} of {} requests to the new version failed ({:.1}%, the bound is {:.1}%)",
+                                d.errors,
+                                d.requests,
+                                d.error_rate() * 100.0,
+                                p.max_error_rate * 100.0
+                            ),
+                        )
+                        .await);
+                }
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (self.on)(DeployEvent::Monitor {
+            service: u.service.clone(),
+            requests: last.requests,
+            errors: last.errors,
+        });
+        Ok(())
+    }
+
+    /// Canary: the new replicas beside the stable ones at each step's share of traffic,
+    /// their error rate compared with the bound after each interval; then all traffic to
+    /// them. On a bad step all traffic goes back to stable at once.
+    async fn canary(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        u: &ServiceUpdate,
+        new_sets: &[String],
+        old_sets: &[String],
+    ) -> Result<(), RolloutError> {
+        let p = &u.policy;
+        let present: Vec<String> = t.sets(&route.name).await?.into_iter().map(|s| s.0).collect();
+        let stable: Vec<String> = old_sets
+            .iter()
+            .filter(|s| present.contains(s))
+            .cloned()
+            .collect();
+        (self.journal)(serde_json::json!({"step": "canary", "service": u.service}));
+        let share = |percent: u8| -> BTreeMap<String, u32> {
+            // k new and m stable sets: new ones weigh p*m, stable ones (100-p)*k, so the
+            // new ones together get exactly p percent.
+            let (k, m) = (new_sets.len() as u32, stable.len().max(1) as u32);
+            let p = u32::from(percent.min(100));
+            new_sets
+                .iter()
+                .map(|s| (s.clone(), p * m))
+                .chain(stable.iter().map(|s| (s.clone(), (100 - p) * k)))
+                .collect()
+        };
+        for step in &p.canary_steps {
+            t.set_weights(&route.name, share(*step), &u.service).await?;
+            (self.on)(DeployEvent::Weights {
+                service: u.service.clone(),
+                canary_percent: *step,
+            });
+            let base = t.counts(&route.name, new_sets).await?;
+            let until = Instant::now() + p.canary_interval;
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let d = t.counts(&route.name, new_sets).await?.since(&base);
+                if d.requests >= MIN_REQUESTS_FOR_RATE && d.error_rate() > p.max_error_rate {
+                    // Abort: all traffic back to stable at once, before anything else.
+                    t.set_weights(&route.name, share(0), &u.service).await?;
+                    let new = self.new_containers(&u.service).await?;
+                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
+                    return Err(self
+                        .unhealthy(
+                            &u.service,
+                            &id,
+                            format!(
+                                "canary at {step}%: {} of {} requests failed ({:.1}%, the bound is {:.1}%)",
+                                d.errors,
+                                d.requests,
+                                d.error_rate() * 100.0,
+                                p.max_error_rate * 100.0
+                            ),
+                        )
+                        .await);
+                }
+            }
+        }
+        // Promote: all traffic to the new replicas; the caller drains stable.
+        t.set_weights(&route.name, share(100), &u.service).await?;
+        (self.on)(DeployEvent::Weights {
+            service: u.service.clone(),
+            canary_percent: 100,
+        });
+        Ok(())
+    }
+
+    /// The proxy target of a container: its address on the proxy network and the route's
+    /// port.
+    async fn target(&self, id: &str, route: &Route) -> Result<Option<String>, RolloutError> {
+        Ok(self
+            .engine
+            .container_ip(id, labels::PROXY_NETWORK)
+            .await?
+            .map(|ip| format!("{ip}:{}", route.port)))
+    }
+
+    /// The service's containers created by this release.
+    async fn new_containers(&self, service: &str) -> Result<Vec<ContainerSummary>, RolloutError> {
+        let release = format!("r{}", self.release);
+        Ok(self
+            .engine
+            .list_containers(
+                &[
+                    (labels::COMPOSE_PROJECT, Some(self.project)),
+                    (labels::COMPOSE_SERVICE, Some(service)),
+                    (labels::RELEASE, Some(&release)),
+                ],
+                true,
+            )
+            .await?)
+    }
+
+    async fn unhealthy(&self, service: &str, id: &str, reason: String) -> RolloutError {
+        let logs = if id.is_empty() {
+            Vec::new()
+        } else {
+            self.engine.last_log_lines(id, 15).await.unwrap_or_default()
+        };
+        RolloutError::Unhealthy {
+            service: service.to_string(),
+            reason,
+            logs,
+        }
+    }
+
+    /// Puts a service back as it was before this release, from what the engine shows: the
+    /// containers without this release's label are started again and take the traffic back,
+    /// then the labelled ones are removed and the old ones get their names back. Safe to run
+    /// again after an interruption at any point.
+    pub async fn revert(&self, service: &str, policy: &Policy) -> Result<(), RolloutError> {
+        let all = self
+            .engine
+            .list_containers(
+                &[
+                    (labels::COMPOSE_PROJECT, Some(self.project)),
+                    (labels::COMPOSE_SERVICE, Some(service)),
+                    (labels::COMPOSE_ONEOFF, Some("False")),
+                ],
+                true,
+            )
+            .await?;
+        let (new, old): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|c| release_of(c) == Some(self.release));
+        (self.on)(DeployEvent::RollingBack {
+            service: service.to_string(),
+            reason: format!(
+                "removing {} new container(s), putting back {}",
+                new.len(),
+                old.len()
+            ),
+        });
+        let route = match &policy.kind {
+            Kind::Routed(r) => Some(r),
+            _ => None,
+        };
+        if let (Some(route), Some(t)) = (route, self.traffic) {
+            // Routed: the old replicas can run beside the new ones, so they come back first
+            // and take the traffic (each its own set at full weight) before the new ones are
+            // drained and go away.
+            for c in &old {
+                if !is_running(c) {
+                    self.engine.start_container(&c.id).await?;
+                }
+            }
+            let mut keep = Vec::new();
+            for c in &old {
+                let _ = self.engine.wait_healthy(&c.id, policy.health_deadline).await?;
+                if let Some(addr) = self.target(&c.id, route).await? {
+                    t.ensure_replica(&route.name, &c.id, &addr, 100, policy.health_deadline, service)
+                        .await?;
+                    keep.push(replica_set(&c.id));
+                }
+            }
+            let leaving: Vec<String> = t
+                .sets(&route.name)
+                .await?
+                .into_iter()
+                .map(|s| s.0)
+                .filter(|s| !keep.contains(s))
+                .collect();
+            if !keep.is_empty() {
+                let drains = leaving
+                    .iter()
+                    .map(|s| t.remove_set(&route.name, s, policy.drain_timeout, service));
+                futures_util::future::try_join_all(drains).await?;
+            }
+        }
+        for c in &new {
+            self.engine.remove_container(&c.id, true, false).await.or_else(|e| match e {
+                EngineError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            })?;
+        }
+        for c in &old {
+            let canonical = canonical_name(&c.name);
+            if canonical != c.name {
+                self.engine.rename_container(&c.id, canonical).await?;
+            }
+        }
+        if route.is_none() {
+            // Not routed: the new containers are gone (a volume has one writer again), so the
+            // old ones can start.
+            for c in &old {
+                if !is_running(c) {
+                    self.engine.start_container(&c.id).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the service's route at its running replicas, one set each at full weight, and
+    /// drains sets of containers that are gone: for a service that did not change (a first
+    /// deploy after `up`, or a proxy that lost its state).
+    pub async fn attach(&self, service: &str, policy: &Policy) -> Result<(), RolloutError> {
+        let (Kind::Routed(route), Some(t)) = (&policy.kind, self.traffic) else {
+            return Ok(());
+        };
+        t.ensure_route(route, service).await?;
+        let running = self
+            .engine
+            .list_containers(
+                &[
+                    (labels::COMPOSE_PROJECT, Some(self.project)),
+                    (labels::COMPOSE_SERVICE, Some(service)),
+                    (labels::COMPOSE_ONEOFF, Some("False")),
+                ],
+                false,
+            )
+            .await?;
+        let mut keep = Vec::new();
+        for c in &running {
+            if let Some(addr) = self.target(&c.id, route).await? {
+                t.ensure_replica(&route.name, &c.id, &addr, 100, policy.health_deadline, service)
+                    .await?;
+                keep.push(replica_set(&c.id));
+            }
+        }
+        if !keep.is_empty() {
+            for (set, _, _) in t.sets(&route.name).await? {
+                if !keep.contains(&set) {
+                    t.remove_set(&route.name, &set, policy.drain_timeout, service)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After the release committed: the old containers of `service` (stopped, or kept
+    /// warm by blue-green) are removed.
+    pub async fn retire_old(&self, service: &str) -> Result<(), RolloutError> {
+        let all = self
+            .engine
+            .list_containers(
+                &[
+                    (labels::COMPOSE_PROJECT, Some(self.project)),
+                    (labels::COMPOSE_SERVICE, Some(service)),
+                    (labels::COMPOSE_ONEOFF, Some("False")),
+                ],
+                true,
+            )
+            .await?;
+        for c in all.iter().filter(|c| release_of(c) != Some(self.release)) {
+            self.engine.remove_container(&c.id, true, false).await.or_else(|e| match e {
+                EngineError::NotFound { .. } => Ok(()),
+                e => Err(e),
+            })?;
+        }
+        Ok(())
+    }
+}
