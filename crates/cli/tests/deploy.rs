@@ -4,6 +4,7 @@
 mod harness;
 use berth_test_support::{docker, ensure_test_images, unique_name, Load};
 use harness::stage::Stage;
+use std::time::{Duration, Instant};
 
 /// testapp x2 behind the proxy. `VERSION` and `EXTRA` come from the project's .env, so a
 /// deploy can change the version or add a fault (CRASH=1, HEALTH=fail, FAIL_ROOT=1).
@@ -30,6 +31,14 @@ services:
       drain_timeout: 30s
 "#;
 
+/// The deploy tests share 2 cores with the load they generate; one at a time keeps health
+/// checks and timings representative.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn stage(compose: &str) -> Stage {
     ensure_test_images();
     let project = unique_name("berth-dep").to_lowercase();
@@ -43,6 +52,7 @@ fn load(s: &Stage) -> Load {
 
 #[test]
 fn twenty_rolling_deploys_under_load_fail_no_request() {
+    let _serial = serial();
     let s = stage(WEB);
     s.deploy_env("VERSION=v0\n", &[]).success();
     let load = load(&s);
@@ -58,7 +68,11 @@ fn twenty_rolling_deploys_under_load_fail_no_request() {
     assert!(report.rate() >= 500.0, "{}", report.summary());
     let bodies = report.by_body();
     for i in 0..=20 {
-        assert!(bodies.contains_key(&format!("v{i}")), "v{i} never answered: {}", report.summary());
+        assert!(
+            bodies.contains_key(&format!("v{i}")),
+            "v{i} never answered: {}",
+            report.summary()
+        );
     }
     // Exactly the two new replicas are left, and the releases are recorded.
     let names = harness::container_names(&s.project);
@@ -66,5 +80,429 @@ fn twenty_rolling_deploys_under_load_fail_no_request() {
     let releases = s.run(&["releases", "--format", "json"]);
     releases.success();
     assert_eq!(releases.stdout.lines().count(), 21, "{}", releases.stdout);
-    let _ = docker(&["ps"]);
+}
+
+/// About `ms` milliseconds of requests from one client; how many answers had each body.
+fn sample(s: &Stage, ms: u64) -> std::collections::BTreeMap<String, usize> {
+    let l = Load::start(s.proxy_addr, "app.test", "/", 1, 1000);
+    std::thread::sleep(Duration::from_millis(ms));
+    let mut seen = std::collections::BTreeMap::new();
+    for x in l.stop().samples {
+        let key = if x.status == 200 {
+            x.body
+        } else {
+            format!("{} {}", x.status, x.body)
+        };
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[allow(dead_code)]
+fn running_names(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let mut v: Vec<String> = docker(&["ps", "--filter", &label, "--format", "{{.Names}}"])
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_versions_are_rolled_back_automatically() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let before = harness::container_names(&s.project);
+    let load = Load::start(s.proxy_addr, "app.test", "/", 2, 100);
+
+    // Exits at start, and never healthy: rolled back before any traffic moved.
+    let crash = s.deploy_env("VERSION=v2\nCRASH=1\n", &[]);
+    crash
+        .code(1)
+        .stderr_has("rolled back")
+        .stderr_has("CRASH=1 is set");
+    let unhealthy = s.deploy_env("VERSION=v3\nHEALTH=fail\n", &[]);
+    unhealthy
+        .code(1)
+        .stderr_has("rolled back")
+        .stderr_has("healthcheck");
+    let report = load.stop();
+    assert!(report.failed().is_empty(), "{}", report.summary());
+    assert_eq!(
+        report.by_body().keys().collect::<Vec<_>>(),
+        ["v1"],
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        harness::container_names(&s.project),
+        before,
+        "the old replicas are back under their names"
+    );
+
+    // Healthy but serving 500s: caught by the monitor window's error rate.
+    let load = Load::start(s.proxy_addr, "app.test", "/", 2, 100);
+    let bad_root = s.deploy_env("VERSION=v4\nFAIL_ROOT=1\n", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let report = load.stop();
+    bad_root
+        .code(1)
+        .stderr_has("rolled back")
+        .stderr_has("requests to the new version failed");
+    // The only failures are the new version's own 500s while it had a share of traffic.
+    for f in report.failed() {
+        assert_eq!(f.status, 500, "{}", report.summary());
+        assert!(f.body.contains("FAIL_ROOT"), "{}", report.summary());
+    }
+    let tail: Vec<_> = report.samples.iter().rev().take(50).collect();
+    assert!(
+        tail.iter().all(|x| x.status == 200 && x.body == "v1"),
+        "{}",
+        report.summary()
+    );
+    eprintln!("FAIL_ROOT under rolling: {}", report.summary());
+    assert_eq!(harness::container_names(&s.project), before);
+
+    // The same fault as a canary at 10%: failures are limited to the canary's share.
+    let load = Load::start(s.proxy_addr, "app.test", "/", 2, 100);
+    let canary = s.deploy_env("VERSION=v5\nFAIL_ROOT=1\n", &["--strategy", "canary"]);
+    let report = load.stop();
+    canary.code(1).stderr_has("canary at 10%");
+    let failed = report.failed().len() as f64;
+    assert!(
+        failed / (report.total() as f64) < 0.10,
+        "{}",
+        report.summary()
+    );
+    eprintln!("FAIL_ROOT as a canary: {}", report.summary());
+    assert_eq!(
+        sample(&s, 500).keys().collect::<Vec<_>>(),
+        ["v1"],
+        "abort returned all traffic to stable"
+    );
+
+    let releases = s.run(&["releases", "--format", "json"]);
+    let statuses: Vec<String> = releases
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|x| *x == "rolled_back").count(),
+        4,
+        "{}",
+        releases.stdout
+    );
+}
+
+/// A minimal WebSocket client (RFC 6455): the handshake, masked text frames out, unmasked
+/// frames in. Enough to hold a connection open through a deploy.
+struct Ws(std::net::TcpStream);
+
+impl Ws {
+    fn open(addr: std::net::SocketAddr, host: &str) -> Ws {
+        use std::io::{BufRead, BufReader, Write};
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            c,
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.contains("101"), "no upgrade: {line}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        Ws(c)
+    }
+
+    /// Sends `text` and returns the echoed text, or the error.
+    fn echo(&mut self, text: &str) -> Result<String, String> {
+        use std::io::{Read, Write};
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | text.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&frame).map_err(|e| e.to_string())?;
+        let mut head = [0u8; 2];
+        self.0.read_exact(&mut head).map_err(|e| e.to_string())?;
+        if head[0] & 0x0f == 0x8 {
+            return Err("closed".into());
+        }
+        let mut body = vec![0; (head[1] & 0x7f) as usize];
+        self.0.read_exact(&mut body).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+#[test]
+fn a_long_request_completes_and_a_websocket_stays_open_through_the_switch() {
+    let _serial = serial();
+    let s = stage(&WEB.replace("drain_timeout: 30s", "drain_timeout: 25s"));
+    s.deploy_env("VERSION=v1\n", &[]).success();
+
+    // A 20 s request and a WebSocket, both on v1, opened before the deploy.
+    let addr = s.proxy_addr;
+    let slow = std::thread::spawn(move || {
+        let l = Load::start(addr, "app.test", "/slow?ms=20000", 1, 1);
+        std::thread::sleep(Duration::from_millis(500));
+        l.stop()
+    });
+    let mut ws = Ws::open(s.proxy_addr, "app.test");
+    assert_eq!(ws.echo("before").unwrap(), "before");
+    let echoes = std::thread::spawn(move || {
+        let mut ok = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            match ws.echo("ping") {
+                Ok(t) if t == "ping" => ok += 1,
+                other => panic!("the WebSocket broke after {ok} echoes: {other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        ok
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let deploy = s.deploy_env("VERSION=v2\n", &[]);
+    deploy.success();
+    // The deploy moved traffic long before the slow request ended.
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+    let report = slow.join().unwrap();
+    assert_eq!(report.total(), 1, "{}", report.summary());
+    assert!(
+        report.failed().is_empty(),
+        "the 20 s request failed: {}",
+        report.summary()
+    );
+    assert!(
+        report.samples[0].body.contains("slept 20000 ms"),
+        "{}",
+        report.summary()
+    );
+    let n = echoes.join().unwrap();
+    assert!(n >= 25, "{n} echoes");
+}
+
+#[test]
+fn kill_9_at_random_moments_converges_without_a_failed_request() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v0\n", &[]).success();
+    let load = Load::start(s.proxy_addr, "app.test", "/", 2, 100);
+    // A fixed-seed generator: moments spread over a deploy's length (about 4 s), reported so a
+    // failure can be replayed.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut moments = Vec::new();
+    for i in 1..=10 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let ms = 200 + seed % 4500;
+        moments.push(ms);
+        s.berth.write(".env", &format!("VERSION=k{i}\n"));
+        let mut child = s
+            .berth
+            .command(&["deploy"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // The next command converges whatever was left, then deploys.
+        let next = s.deploy_env(&format!("VERSION=n{i}\n"), &[]);
+        next.success();
+        let names = harness::container_names(&s.project);
+        assert_eq!(names.len(), 2, "after a kill at {ms} ms: {names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.contains("-berth-old-") && !n.contains("-release-")),
+            "{names:?}"
+        );
+    }
+    let report = load.stop();
+    eprintln!("kill -9 at {moments:?} ms: {}", report.summary());
+    assert!(
+        report.failed().is_empty(),
+        "kills at {moments:?}: {}",
+        report.summary()
+    );
+    let releases = s.run(&["releases", "--format", "json"]);
+    assert!(
+        releases.stdout.lines().all(|l| !l.contains("\"running\"")),
+        "{}",
+        releases.stdout
+    );
+}
+
+#[test]
+fn blue_green_switches_at_once_and_canary_weights_hold() {
+    let _serial = serial();
+    let compose = WEB.replace(
+        "      drain_timeout: 30s\n",
+        "      drain_timeout: 30s\n      canary: { steps: [25], interval: 6s, max_error_rate: 0.05 }\n",
+    );
+    let s = stage(&compose);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+
+    // Blue-green: v2 takes all traffic in one swap; the previous set stays running.
+    let bg = s.deploy_env(
+        "VERSION=v2\n",
+        &["--strategy", "blue-green", "--keep-old", "5m"],
+    );
+    bg.success();
+    assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v2"]);
+    let names = harness::container_names(&s.project);
+    assert_eq!(
+        names.iter().filter(|n| n.contains("-berth-old-")).count(),
+        2,
+        "{names:?}"
+    );
+
+    // Canary at 25%: observed within ±5 points while the step lasts.
+    s.berth.write(".env", "VERSION=v3\n");
+    let mut child = s
+        .berth
+        .command(&["deploy", "--strategy", "canary", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    loop {
+        let line = lines
+            .next()
+            .expect("the deploy ended before the canary step")
+            .unwrap();
+        if line.contains("\"canary_percent\":25") {
+            break;
+        }
+    }
+    let seen = sample(&s, 4000);
+    let v3 = *seen.get("v3").unwrap_or(&0) as f64;
+    let total: usize = seen.values().sum();
+    let share = v3 / total as f64;
+    eprintln!("canary share {share:.3} of {total}: {seen:?}");
+    assert!((0.20..=0.30).contains(&share), "{seen:?}");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v3"]);
+    // The blue-green standby was retired by the next deploy.
+    let names = harness::container_names(&s.project);
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn rollback_to_an_earlier_release_under_load() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    s.deploy_env("VERSION=v2\n", &[]).success();
+    let load = Load::start(s.proxy_addr, "app.test", "/", 2, 100);
+    s.run(&["rollback"]).success();
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop();
+    assert!(report.failed().is_empty(), "{}", report.summary());
+    assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v1"]);
+    let releases = s.run(&["releases", "--format", "json"]);
+    let last: serde_json::Value =
+        serde_json::from_str(releases.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["rollback_of"], 1, "{}", releases.stdout);
+    assert_eq!(last["status"], "succeeded");
+    // --to a release that does not exist is bad input.
+    s.run(&["rollback", "--to", "99"])
+        .code(2)
+        .stderr_has("no release 99");
+}
+
+#[test]
+fn a_postgres_update_is_stop_first_and_never_two_containers_share_its_volume() {
+    let _serial = serial();
+    let compose = r#"
+services:
+  db:
+    image: berth/postgres:15
+    environment:
+      POSTGRES_PASSWORD: secret
+      REVISION: ${VERSION}
+    volumes: [pgdata:/var/lib/postgresql/data]
+    healthcheck:
+      test: ["CMD", "pg_isready", "-U", "postgres"]
+      interval: 500ms
+      retries: 60
+    deploy:
+      update_config: { order: start-first }
+volumes:
+  pgdata: {}
+"#;
+    let s = stage(compose);
+    s.deploy_env("VERSION=1\n", &[]).success();
+    let volume = format!("{}_pgdata", s.project);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let volume = volume.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            let mut polls = 0;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let n = docker(&["ps", "-q", "--filter", &format!("volume={volume}")])
+                    .split_whitespace()
+                    .count();
+                most = most.max(n);
+                polls += 1;
+            }
+            (most, polls)
+        })
+    };
+    let out = s.deploy_env("VERSION=2\n", &[]);
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let (most, polls) = watcher.join().unwrap();
+    out.success().stderr_has("stop-first");
+    assert!(polls > 10, "{polls} polls");
+    assert_eq!(most, 1, "two containers ran on {volume} at once");
+    let env = docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Env}}",
+        &format!("{}-db-1", s.project),
+    ]);
+    assert!(env.contains("REVISION=2"), "{env}");
+}
+
+#[test]
+fn a_second_deploy_of_the_same_project_is_refused_and_names_the_holder() {
+    let _serial = serial();
+    let s = stage(&WEB.replace("monitor: 2s", "monitor: 8s"));
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    s.berth.write(".env", "VERSION=v2\n");
+    let mut first = s
+        .berth
+        .command(&["deploy"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = s.run(&["deploy"]);
+    second
+        .code(1)
+        .stderr_has("berth deploy")
+        .stderr_has(&first.id().to_string());
+    assert!(first.wait().unwrap().success());
 }

@@ -157,9 +157,11 @@ pub fn desired_state(project: &Project, ctx: &Context) -> Result<Desired, PlanEr
 
     let mut external_networks = external_networks;
     let routed = services.iter().any(|s| {
-        s.containers
-            .iter()
-            .any(|c| c.networks.iter().any(|n| n.network == labels::PROXY_NETWORK))
+        s.containers.iter().any(|c| {
+            c.networks
+                .iter()
+                .any(|n| n.network == labels::PROXY_NETWORK)
+        })
     });
     if routed && !external_networks.iter().any(|n| n == labels::PROXY_NETWORK) {
         external_networks.push(labels::PROXY_NETWORK.to_string());

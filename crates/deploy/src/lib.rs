@@ -41,11 +41,11 @@ pub use lock::{Holder, LockError, ProjectLock};
 pub use order::DependencyGraph;
 pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
 pub use policy::{policy, Kind, Policy};
-pub use release::{ReleaseError, Interrupted};
+pub use release::{Interrupted, ReleaseError};
 pub use rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
-pub use traffic::Traffic;
 pub use store::{JournalEntry, NewRelease, Outcome, Release, ReleaseStatus, ServiceImage, Store};
 pub use store_error::StoreError;
+pub use traffic::Traffic;
 pub use watch::{
     plan_batch, watch_rules, Change, ServiceActions, WatchAction, WatchError, WatchRule,
 };

@@ -157,7 +157,12 @@ pub fn policy(
             ));
             Order::StopFirst
         }
-        (Kind::Worker { has_healthcheck: false }, None) => Order::StopFirst,
+        (
+            Kind::Worker {
+                has_healthcheck: false,
+            },
+            None,
+        ) => Order::StopFirst,
         (_, None) => Order::StartFirst,
     };
     let failure_action = match update.failure_action.as_deref() {

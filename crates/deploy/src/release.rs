@@ -51,12 +51,10 @@ impl ReleaseError {
     pub fn logs(&self) -> &[String] {
         match self {
             ReleaseError::ReleaseCommand { logs, .. } => logs,
-            ReleaseError::RolledBack { source } | ReleaseError::Paused { source } => {
-                match source {
-                    RolloutError::Unhealthy { logs, .. } => logs,
-                    _ => &[],
-                }
-            }
+            ReleaseError::RolledBack { source } | ReleaseError::Paused { source } => match source {
+                RolloutError::Unhealthy { logs, .. } => logs,
+                _ => &[],
+            },
             ReleaseError::RevertFailed {
                 first: RolloutError::Unhealthy { logs, .. },
                 ..
@@ -121,7 +119,10 @@ pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(),
             if u.policy.failure_action == crate::policy::FailureAction::Pause {
                 return Err(ReleaseError::Paused { source: e });
             }
-            if let RolloutError::Unhealthy { service, reason, .. } = &e {
+            if let RolloutError::Unhealthy {
+                service, reason, ..
+            } = &e
+            {
                 (d.on)(DeployEvent::RollingBack {
                     service: service.clone(),
                     reason: reason.clone(),

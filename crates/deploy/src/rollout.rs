@@ -169,14 +169,21 @@ impl Deployer<'_> {
             t.ensure_route(route, &u.service).await?;
             for c in old.values().chain(&extra).filter(|c| is_running(c)) {
                 if let Some(addr) = self.target(&c.id, route).await? {
-                    t.ensure_replica(&route.name, &c.id, &addr, 100, p.health_deadline, &u.service)
-                        .await?;
+                    t.ensure_replica(
+                        &route.name,
+                        &c.id,
+                        &addr,
+                        100,
+                        p.health_deadline,
+                        &u.service,
+                    )
+                    .await?;
                 }
             }
         }
 
-        let all_at_once = routed.is_some()
-            && matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary);
+        let all_at_once =
+            routed.is_some() && matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary);
         let batch_size = if all_at_once {
             u.specs.len().max(1)
         } else {
@@ -223,7 +230,8 @@ impl Deployer<'_> {
             }
             // Wait healthy, with a deadline.
             for (_, id, name) in &started {
-                self.wait_new(&u.service, id, name, p.health_deadline).await?;
+                self.wait_new(&u.service, id, name, p.health_deadline)
+                    .await?;
             }
             let healthy_at = Instant::now();
             // Switch.
@@ -232,15 +240,26 @@ impl Deployer<'_> {
                 for (_, id, _) in &started {
                     let Some(addr) = self.target(id, route).await? else {
                         return Err(self
-                            .unhealthy(&u.service, id, "new container has no address on the proxy network".into())
+                            .unhealthy(
+                                &u.service,
+                                id,
+                                "new container has no address on the proxy network".into(),
+                            )
                             .await);
                     };
                     // Blue-green and canary add the new replicas with no traffic, then move
                     // it in one swap; rolling adds each replica beside the old one.
                     let weight = if all_at_once { 0 } else { 100 };
-                    t.ensure_replica(&route.name, id, &addr, weight, p.health_deadline, &u.service)
-                        .await
-                        .map_err(|e| self.not_healthy_behind_proxy(e))?;
+                    t.ensure_replica(
+                        &route.name,
+                        id,
+                        &addr,
+                        weight,
+                        p.health_deadline,
+                        &u.service,
+                    )
+                    .await
+                    .map_err(|e| self.not_healthy_behind_proxy(e))?;
                     new_sets.push(replica_set(id));
                 }
                 let old_sets: Vec<String> = old
@@ -253,8 +272,12 @@ impl Deployer<'_> {
                 } else if all_at_once {
                     let mut weights: BTreeMap<String, u32> =
                         new_sets.iter().map(|s| (s.clone(), 100)).collect();
-                    let present: Vec<String> =
-                        t.sets(&route.name).await?.into_iter().map(|s| s.0).collect();
+                    let present: Vec<String> = t
+                        .sets(&route.name)
+                        .await?
+                        .into_iter()
+                        .map(|s| s.0)
+                        .collect();
                     for s in old_sets.iter().filter(|s| present.contains(s)) {
                         weights.insert(s.clone(), 0);
                     }
@@ -301,11 +324,19 @@ impl Deployer<'_> {
                     self.engine.stop_container(&o.id, p.stop_grace).await?;
                 }
             }
-            if !last && !p.delay.is_zero() {
-                tokio::time::sleep(p.delay).await;
+            if !last {
+                // A first look at the new replicas before replacing more: a version that
+                // answers 500s is caught while it has only this batch's share of traffic.
+                self.watch(
+                    u,
+                    p.delay
+                        .max(Duration::from_secs(1))
+                        .min(p.monitor.max(Duration::from_secs(1))),
+                )
+                .await?;
             }
         }
-        self.monitor(u).await
+        self.watch(u, p.monitor).await
     }
 
     fn not_healthy_behind_proxy(&self, e: RolloutError) -> RolloutError {
@@ -339,7 +370,8 @@ impl Deployer<'_> {
         let id = replica_set(&c.id);
         if t.sets(&route.name).await?.iter().any(|s| s.0 == id) {
             self.step(service, format!("draining {}", c.name));
-            t.remove_set(&route.name, &id, p.drain_timeout, service).await?;
+            t.remove_set(&route.name, &id, p.drain_timeout, service)
+                .await?;
         }
         Ok(())
     }
@@ -366,7 +398,9 @@ impl Deployer<'_> {
                     HealthOutcome::Exited(code) => {
                         format!("new container {name} exited with code {code} at start")
                     }
-                    HealthOutcome::Unhealthy => format!("new container {name} failed its healthcheck"),
+                    HealthOutcome::Unhealthy => {
+                        format!("new container {name} failed its healthcheck")
+                    }
                     _ => format!(
                         "new container {name} was not healthy within {}s",
                         deadline.as_secs()
@@ -379,14 +413,14 @@ impl Deployer<'_> {
 
     /// Watches the new replicas for the monitor window: a container that exits or turns
     /// unhealthy, or an error rate above the bound, fails the release.
-    async fn monitor(&self, u: &ServiceUpdate) -> Result<(), RolloutError> {
+    async fn watch(&self, u: &ServiceUpdate, window: Duration) -> Result<(), RolloutError> {
         let p = &u.policy;
-        if p.monitor.is_zero() {
+        if window.is_zero() {
             return Ok(());
         }
         self.step(
             &u.service,
-            format!("monitoring for {}s", p.monitor.as_secs_f64()),
+            format!("monitoring for {}s", window.as_secs_f64()),
         );
         let routed = match (&p.kind, self.traffic) {
             (Kind::Routed(r), Some(t)) => Some((r, t)),
@@ -402,7 +436,7 @@ impl Deployer<'_> {
             Some((r, t)) => t.counts(&r.name, &new_sets).await?,
             None => SetCounts::default(),
         };
-        let until = Instant::now() + p.monitor;
+        let until = Instant::now() + window;
         let mut last = SetCounts::default();
         loop {
             let new = self.new_containers(&u.service).await?;
@@ -473,7 +507,12 @@ impl Deployer<'_> {
         old_sets: &[String],
     ) -> Result<(), RolloutError> {
         let p = &u.policy;
-        let present: Vec<String> = t.sets(&route.name).await?.into_iter().map(|s| s.0).collect();
+        let present: Vec<String> = t
+            .sets(&route.name)
+            .await?
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
         let stable: Vec<String> = old_sets
             .iter()
             .filter(|s| present.contains(s))
@@ -613,10 +652,20 @@ impl Deployer<'_> {
             }
             let mut keep = Vec::new();
             for c in &old {
-                let _ = self.engine.wait_healthy(&c.id, policy.health_deadline).await?;
+                let _ = self
+                    .engine
+                    .wait_healthy(&c.id, policy.health_deadline)
+                    .await?;
                 if let Some(addr) = self.target(&c.id, route).await? {
-                    t.ensure_replica(&route.name, &c.id, &addr, 100, policy.health_deadline, service)
-                        .await?;
+                    t.ensure_replica(
+                        &route.name,
+                        &c.id,
+                        &addr,
+                        100,
+                        policy.health_deadline,
+                        service,
+                    )
+                    .await?;
                     keep.push(replica_set(&c.id));
                 }
             }
@@ -635,10 +684,13 @@ impl Deployer<'_> {
             }
         }
         for c in &new {
-            self.engine.remove_container(&c.id, true, false).await.or_else(|e| match e {
-                EngineError::NotFound { .. } => Ok(()),
-                e => Err(e),
-            })?;
+            self.engine
+                .remove_container(&c.id, true, false)
+                .await
+                .or_else(|e| match e {
+                    EngineError::NotFound { .. } => Ok(()),
+                    e => Err(e),
+                })?;
         }
         for c in &old {
             let canonical = canonical_name(&c.name);
@@ -680,8 +732,15 @@ impl Deployer<'_> {
         let mut keep = Vec::new();
         for c in &running {
             if let Some(addr) = self.target(&c.id, route).await? {
-                t.ensure_replica(&route.name, &c.id, &addr, 100, policy.health_deadline, service)
-                    .await?;
+                t.ensure_replica(
+                    &route.name,
+                    &c.id,
+                    &addr,
+                    100,
+                    policy.health_deadline,
+                    service,
+                )
+                .await?;
                 keep.push(replica_set(&c.id));
             }
         }
@@ -711,10 +770,13 @@ impl Deployer<'_> {
             )
             .await?;
         for c in all.iter().filter(|c| release_of(c) != Some(self.release)) {
-            self.engine.remove_container(&c.id, true, false).await.or_else(|e| match e {
-                EngineError::NotFound { .. } => Ok(()),
-                e => Err(e),
-            })?;
+            self.engine
+                .remove_container(&c.id, true, false)
+                .await
+                .or_else(|e| match e {
+                    EngineError::NotFound { .. } => Ok(()),
+                    e => Err(e),
+                })?;
         }
         Ok(())
     }

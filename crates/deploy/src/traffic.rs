@@ -39,6 +39,26 @@ impl SetCounts {
     }
 }
 
+/// How long a change waits while the route is busy with another change (409), e.g. a
+/// health wait a killed deploy had started, which the proxy finishes on its own.
+const BUSY_WAIT: Duration = Duration::from_secs(120);
+
+async fn retry_busy<T, F, Fut>(f: F) -> Result<T, AdminError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AdminError>>,
+{
+    let until = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        match f().await {
+            Err(AdminError::Refused { status: 409, .. }) if std::time::Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 fn proxy_err(service: &str, e: AdminError) -> RolloutError {
     RolloutError::Proxy {
         service: service.to_string(),
@@ -105,8 +125,7 @@ impl Traffic {
             sets,
             maintenance: current.and_then(|r| r.maintenance),
         };
-        self.client
-            .put_route(&spec)
+        retry_busy(|| self.client.put_route(&spec))
             .await
             .map_err(|e| proxy_err(service, e))
     }
@@ -122,22 +141,21 @@ impl Traffic {
         drain: Duration,
         service: &str,
     ) -> Result<DeployReport, RolloutError> {
-        self.client
-            .deploy(
+        retry_busy(|| {
+            self.client.deploy(
                 route,
                 SetSpec {
                     id: set.to_string(),
                     weight: 100,
-                    targets,
+                    targets: targets.clone(),
                 },
                 health,
                 drain,
             )
-            .await
-            .map_err(|e| proxy_err(service, e))
+        })
+        .await
+        .map_err(|e| proxy_err(service, e))
     }
-
-
 
     pub async fn remove_set(
         &self,
@@ -146,12 +164,10 @@ impl Traffic {
         drain: Duration,
         service: &str,
     ) -> Result<(), RolloutError> {
-        self.client
-            .remove_set(route, set, drain)
+        retry_busy(|| self.client.remove_set(route, set, drain))
             .await
             .map_err(|e| proxy_err(service, e))
     }
-
 
     /// The route's sets that take part in routing (not pending): id, weight, targets.
     pub async fn sets(&self, route: &str) -> Result<Vec<(String, u32, Vec<String>)>, RolloutError> {
@@ -160,7 +176,13 @@ impl Traffic {
             r.sets
                 .into_iter()
                 .filter(|s| !s.pending)
-                .map(|s| (s.id, s.weight, s.targets.into_iter().map(|t| t.addr).collect()))
+                .map(|s| {
+                    (
+                        s.id,
+                        s.weight,
+                        s.targets.into_iter().map(|t| t.addr).collect(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default())
@@ -182,10 +204,12 @@ impl Traffic {
         match sets.iter().find(|(s, _, _)| *s == id) {
             Some((_, w, targets)) if targets.len() == 1 && targets[0] == addr => {
                 if *w != weight {
-                    self.client
-                        .set_weights(route, BTreeMap::from([(id, weight)]))
-                        .await
-                        .map_err(|e| proxy_err(service, e))?;
+                    retry_busy(|| {
+                        self.client
+                            .set_weights(route, BTreeMap::from([(id.clone(), weight)]))
+                    })
+                    .await
+                    .map_err(|e| proxy_err(service, e))?;
                 }
                 Ok(())
             }
@@ -211,8 +235,8 @@ impl Traffic {
         health: Duration,
         service: &str,
     ) -> Result<(), RolloutError> {
-        self.client
-            .add_set(
+        retry_busy(|| {
+            self.client.add_set(
                 route,
                 SetSpec {
                     id: replica_set(container),
@@ -221,8 +245,9 @@ impl Traffic {
                 },
                 health,
             )
-            .await
-            .map_err(|e| proxy_err(service, e))
+        })
+        .await
+        .map_err(|e| proxy_err(service, e))
     }
 
     /// Sets several sets' weights in one swap.
@@ -232,8 +257,7 @@ impl Traffic {
         weights: BTreeMap<String, u32>,
         service: &str,
     ) -> Result<(), RolloutError> {
-        self.client
-            .set_weights(route, weights)
+        retry_busy(|| self.client.set_weights(route, weights.clone()))
             .await
             .map_err(|e| proxy_err(service, e))
     }
@@ -242,7 +266,11 @@ impl Traffic {
     pub async fn counts(&self, route: &str, sets: &[String]) -> Result<SetCounts, RolloutError> {
         let r = self.route(route).await.map_err(|e| proxy_err(route, e))?;
         let mut c = SetCounts::default();
-        for s in r.iter().flat_map(|r| &r.sets).filter(|s| sets.contains(&s.id)) {
+        for s in r
+            .iter()
+            .flat_map(|r| &r.sets)
+            .filter(|s| sets.contains(&s.id))
+        {
             for t in &s.targets {
                 c.requests += t.requests;
                 c.errors += t.server_errors + t.failures;

@@ -648,6 +648,32 @@ fn unix_seconds(text: &str) -> i64 {
     parse().unwrap_or(0)
 }
 
+impl Engine {
+    /// The container's IPv4 address on `network`, or None when it is not attached there (or
+    /// not running, when Docker reports no address). A restarted container can come back
+    /// with another address, so callers read it after every start.
+    pub async fn container_ip(
+        &self,
+        id_or_name: &str,
+        network: &str,
+    ) -> Result<Option<std::net::IpAddr>, EngineError> {
+        match self
+            .docker
+            .inspect_container(id_or_name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(inspect) => Ok(inspect
+                .network_settings
+                .and_then(|s| s.networks)
+                .and_then(|mut n| n.remove(network))
+                .and_then(|n| n.ip_address)
+                .and_then(|ip| ip.parse().ok())),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(self.api_error("inspect a container", err)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,28 +940,3 @@ mod tests {
     }
 }
 
-impl Engine {
-    /// The container's IPv4 address on `network`, or None when it is not attached there (or
-    /// not running, when Docker reports no address). A restarted container can come back
-    /// with another address, so callers read it after every start.
-    pub async fn container_ip(
-        &self,
-        id_or_name: &str,
-        network: &str,
-    ) -> Result<Option<std::net::IpAddr>, EngineError> {
-        match self
-            .docker
-            .inspect_container(id_or_name, None::<InspectContainerOptions>)
-            .await
-        {
-            Ok(inspect) => Ok(inspect
-                .network_settings
-                .and_then(|s| s.networks)
-                .and_then(|mut n| n.remove(network))
-                .and_then(|n| n.ip_address)
-                .and_then(|ip| ip.parse().ok())),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(self.api_error("inspect a container", err)),
-        }
-    }
-}

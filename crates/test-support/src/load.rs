@@ -56,7 +56,11 @@ impl LoadReport {
     /// Successful responses by body.
     pub fn by_body(&self) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
-        for s in self.samples.iter().filter(|s| (200..300).contains(&s.status)) {
+        for s in self
+            .samples
+            .iter()
+            .filter(|s| (200..300).contains(&s.status))
+        {
             *m.entry(s.body.clone()).or_default() += 1;
         }
         m
@@ -97,7 +101,13 @@ impl LoadReport {
 impl Load {
     /// Starts `clients` threads sending `GET path` with `Host: host` to `addr`, each at about
     /// `per_client` requests per second.
-    pub fn start(addr: SocketAddr, host: &str, path: &str, clients: usize, per_client: u32) -> Load {
+    pub fn start(
+        addr: SocketAddr,
+        host: &str,
+        path: &str,
+        clients: usize,
+        per_client: u32,
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / f64::from(per_client.max(1)));

@@ -17,8 +17,8 @@ use berth_deploy::policy::{parse_strategy, strategy_name, Kind, Policy};
 use berth_deploy::release::{self, read_journal, ReleaseError};
 use berth_deploy::rollout::{DeployEvent, Deployer, ServiceUpdate};
 use berth_deploy::{
-    desired_state, execute, plan, Context, ExecuteOptions, Holder, LockError, NewRelease,
-    Outcome, PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
+    desired_state, execute, plan, Context, ExecuteOptions, Holder, LockError, NewRelease, Outcome,
+    PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
 };
 use berth_proxy::AdminClient;
 use std::collections::BTreeMap;
@@ -322,8 +322,11 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     let routed = policies.values().any(|p| matches!(p.kind, Kind::Routed(_)));
     let traffic = Traffic::new(AdminClient::new(&o.socket));
     if routed {
-        s.rt.block_on(traffic.check())
-            .map_err(|e| CliError::Failed(format!("the services with x-berth.proxy need the proxy: {e}")))?;
+        s.rt.block_on(traffic.check()).map_err(|e| {
+            CliError::Failed(format!(
+                "the services with x-berth.proxy need the proxy: {e}"
+            ))
+        })?;
     }
     let traffic_ref = routed.then_some(&traffic);
 
@@ -535,7 +538,9 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
             .and_then(|d| d.containers.first())
             .cloned();
         if let Some(spec) = spec {
-            if let Err(e) = s.rt.block_on(release::run_release_command(&d, name, &spec, &cmd)) {
+            if let Err(e) =
+                s.rt.block_on(release::run_release_command(&d, name, &spec, &cmd))
+            {
                 finish(Outcome::Failed(e.to_string()))?;
                 return Err(release_failure(e));
             }
@@ -552,8 +557,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
                 .iter()
                 .filter(|c| {
                     c.labels.get(labels::COMPOSE_SERVICE) == Some(name)
-                        && c.labels.get(labels::COMPOSE_ONEOFF).map(String::as_str)
-                            != Some("True")
+                        && c.labels.get(labels::COMPOSE_ONEOFF).map(String::as_str) != Some("True")
                 })
                 .cloned()
                 .collect();
@@ -675,7 +679,11 @@ fn recover(
     on(DeployEvent::Warning {
         message: format!(
             "release {number} was interrupted; {} it first",
-            if j.committed { "finishing" } else { "reverting" }
+            if j.committed {
+                "finishing"
+            } else {
+                "reverting"
+            }
         ),
     });
     let journal = |step: serde_json::Value| {
@@ -706,7 +714,9 @@ fn recover(
     let outcome = if committed {
         Outcome::Succeeded
     } else {
-        Outcome::Interrupted("berth was stopped during the deploy; the next command reverted it".into())
+        Outcome::Interrupted(
+            "berth was stopped during the deploy; the next command reverted it".into(),
+        )
     };
     store
         .lock()

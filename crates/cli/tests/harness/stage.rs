@@ -2,8 +2,8 @@
 //! admin socket, a state directory for releases and locks, and a project that runs the real
 //! binary with both.
 
-use super::{free_port, Berth, Outcome, ProjectGuard};
 use super::proxy::ProxyProcess;
+use super::{free_port, Berth, Outcome, ProjectGuard};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -32,7 +32,13 @@ impl Stage {
             std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
                 .args(["proxy", "--admin-socket"])
                 .arg(&socket)
-                .args(["run", "--listen", &proxy_addr.to_string(), "--access-log", "off"])
+                .args([
+                    "run",
+                    "--listen",
+                    &proxy_addr.to_string(),
+                    "--access-log",
+                    "off",
+                ])
                 .arg("--state-file")
                 .arg(dir.path().join("proxy-state.json"))
                 .stdout(Stdio::null())
