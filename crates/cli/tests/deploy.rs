@@ -421,7 +421,7 @@ fn rollback_to_an_earlier_release_under_load() {
     assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v1"]);
     let releases = s.run(&["releases", "--format", "json"]);
     let last: serde_json::Value =
-        serde_json::from_str(releases.stdout.lines().last().unwrap()).unwrap();
+        serde_json::from_str(releases.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(last["rollback_of"], 1, "{}", releases.stdout);
     assert_eq!(last["status"], "succeeded");
     // --to a release that does not exist is bad input.

@@ -939,4 +939,3 @@ mod tests {
         assert_eq!(unix_seconds("garbage"), 0);
     }
 }
-

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Everything needed to create one container. Field order and types are stable because the
 /// planner hashes a canonical form of the spec into a label to detect drift.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerSpec {
     /// Container name, e.g. `shop-web-1`.
     pub name: String,
@@ -54,7 +54,7 @@ pub struct ContainerSpec {
     pub log_options: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthSpec {
     /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
     pub test: Vec<String>,
@@ -65,7 +65,7 @@ pub struct HealthSpec {
     pub retries: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RestartPolicy {
     #[default]
     No,
@@ -76,7 +76,7 @@ pub enum RestartPolicy {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortBinding {
     pub container_port: u16,
     /// `tcp`, `udp` or `sctp`.
@@ -86,7 +86,7 @@ pub struct PortBinding {
     pub host_port: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MountSpec {
     Bind {
         source: String,
@@ -112,7 +112,7 @@ pub enum MountSpec {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkAttachment {
     /// The engine name of the network.
     pub network: String,

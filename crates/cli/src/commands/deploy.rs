@@ -65,6 +65,8 @@ struct Options {
     socket: PathBuf,
     /// `rollback`: the release whose images run again, and their ids by service.
     rollback: Option<(u64, BTreeMap<String, String>)>,
+    /// `rollback`: the release's recorded container specs by service (its configuration).
+    rollback_specs: BTreeMap<String, Vec<berth_engine::ContainerSpec>>,
     command: &'static str,
 }
 
@@ -88,6 +90,7 @@ pub fn deploy(p: &ProjectArgs, a: &DeployArgs) -> Result<(), CliError> {
         format: a.format,
         socket: super::proxy::admin_socket(a.admin_socket.clone()),
         rollback: None,
+        rollback_specs: BTreeMap::new(),
         command: "berth deploy",
     };
     run_release(&s, &opts)
@@ -124,6 +127,16 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
             })?
         }
     };
+    let specs = store
+        .journal(&project, target.number)
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .into_iter()
+        .find(|e| e.step.get("step").and_then(|s| s.as_str()) == Some("begin"))
+        .and_then(|e| e.step.get("specs").cloned())
+        .and_then(|v| {
+            serde_json::from_value::<BTreeMap<String, Vec<berth_engine::ContainerSpec>>>(v).ok()
+        })
+        .unwrap_or_default();
     drop(store);
     let mut ids = BTreeMap::new();
     for svc in &target.services {
@@ -139,6 +152,7 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
         format: a.format,
         socket: super::proxy::admin_socket(a.admin_socket.clone()),
         rollback: Some((target.number, ids)),
+        rollback_specs: specs,
         command: "berth rollback",
     };
     run_release(&s, &opts)
@@ -365,16 +379,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     };
     ctx.image_ids = ids.clone();
     let mut desired = desired_state(&s.loaded.project, &ctx)?;
-    if let Some((_, ids)) = &o.rollback {
-        for d in desired.services.iter_mut() {
-            if let Some(id) = ids.get(&d.name) {
-                d.image = id.clone();
-                for c in d.containers.iter_mut() {
-                    c.image = id.clone();
-                }
-            }
-        }
-    }
+    apply_rollback(&mut desired, o, None);
     ensure_proxy_network(s, &desired)?;
     let before = actual(s)?;
 
@@ -465,7 +470,14 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
             crate::report::warning(&format!("cannot write the deploy journal: {e}"));
         }
     };
-    journal(serde_json::json!({"step": "begin", "services": changed}));
+    // The whole desired spec of every service goes into the journal, so that a rollback
+    // returns to the release's configuration (environment included), not only its images.
+    let specs: BTreeMap<&str, &Vec<berth_engine::ContainerSpec>> = desired
+        .services
+        .iter()
+        .map(|d| (d.name.as_str(), &d.containers))
+        .collect();
+    journal(serde_json::json!({"step": "begin", "services": changed, "specs": specs}));
     on(DeployEvent::Release {
         number,
         services: changed.clone(),
@@ -489,16 +501,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     // The containers of the new release carry its number.
     ctx.release = Some(format!("r{number}"));
     let mut desired = desired_state(&s.loaded.project, &ctx)?;
-    if let Some((_, ids)) = &o.rollback {
-        for d in desired.services.iter_mut() {
-            if let Some(id) = ids.get(&d.name) {
-                d.image = id.clone();
-                for c in d.containers.iter_mut() {
-                    c.image = id.clone();
-                }
-            }
-        }
-    }
+    apply_rollback(&mut desired, o, Some(number));
 
     // What does not exist yet is created as `up` would (nothing running is touched).
     let first_plan = plan(
@@ -630,6 +633,38 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         &format!("{project}: release {number} deployed in {secs:.1}s"),
     );
     Ok(())
+}
+
+/// For a rollback: the release's own specs (or at least its image ids) replace the desired
+/// ones, labelled with the new release number.
+fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options, release: Option<u64>) {
+    let Some((_, ids)) = &o.rollback else { return };
+    for d in desired.services.iter_mut() {
+        if let Some(specs) = o.rollback_specs.get(&d.name) {
+            if specs.len() == d.containers.len() || !specs.is_empty() {
+                d.containers = specs.clone();
+                if let Some(h) = specs[0].labels.get(labels::CONFIG_HASH) {
+                    d.config_hash = h.clone();
+                }
+            }
+        }
+        if let Some(id) = ids.get(&d.name) {
+            d.image = id.clone();
+            for c in d.containers.iter_mut() {
+                c.image = id.clone();
+            }
+        }
+        for c in d.containers.iter_mut() {
+            match release {
+                Some(n) => {
+                    c.labels.insert(labels::RELEASE.into(), format!("r{n}"));
+                }
+                None => {
+                    c.labels.remove(labels::RELEASE);
+                }
+            }
+        }
+    }
 }
 
 /// Routed services that did not change still get their route (a first deploy after `up`, or
