@@ -30,8 +30,20 @@ fn main() -> ExitCode {
             }
         };
     }
+    // The `migrate` subcommand stands in for a release command (database migrations): it
+    // prints what it did and fails when MIGRATE=fail, so deploy tests can see both outcomes.
+    if args.first().map(String::as_str) == Some("migrate") {
+        if std::env::var("MIGRATE").is_ok_and(|v| v == "fail") {
+            eprintln!("testapp migrate: MIGRATE=fail is set, failing on purpose");
+            return ExitCode::FAILURE;
+        }
+        println!("testapp migrate: migrations applied for {}", config.version);
+        return ExitCode::SUCCESS;
+    }
     if let Some(other) = args.first() {
-        eprintln!("testapp: unknown subcommand {other:?}; the only subcommand is `health`");
+        eprintln!(
+            "testapp: unknown subcommand {other:?}; the subcommands are `health` and `migrate`"
+        );
         return ExitCode::from(2);
     }
 

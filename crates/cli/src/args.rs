@@ -72,6 +72,10 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// List the project's releases
     Releases(ReleasesArgs),
+    /// Move the running canary to all traffic now (also ends a `pause: true` step)
+    Promote,
+    /// Send all traffic back to stable and roll the running canary back
+    Abort,
     /// The host's reverse proxy: run it, boot it as a container, inspect and steer it
     Proxy(Box<ProxyArgs>),
 }

@@ -506,3 +506,153 @@ fn a_second_deploy_of_the_same_project_is_refused_and_names_the_holder() {
         .stderr_has(&first.id().to_string());
     assert!(first.wait().unwrap().success());
 }
+
+#[test]
+fn a_release_command_runs_before_traffic_moves_and_a_failing_one_changes_nothing() {
+    let _serial = serial();
+    // The image's entrypoint is /testapp, so the command is its argument, as with `command:`.
+    let compose = WEB
+        .replace(
+            "      FAIL_ROOT: ${FAIL_ROOT:-0}\n",
+            "      FAIL_ROOT: ${FAIL_ROOT:-0}\n      MIGRATE: ${MIGRATE:-ok}\n",
+        )
+        .replace(
+            "      drain_timeout: 30s\n",
+            "      drain_timeout: 30s\n      release_command: migrate\n",
+        );
+    let s = stage(&compose);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let ok = s.deploy_env("VERSION=v2\n", &["--format", "json"]);
+    ok.success();
+    // The release command's event comes before the first new replica starts.
+    let lines: Vec<&str> = ok.stdout.lines().collect();
+    let cmd = lines
+        .iter()
+        .position(|l| l.contains("release command: migrate"))
+        .expect(&ok.stdout);
+    let start = lines
+        .iter()
+        .position(|l| l.contains("starting"))
+        .expect(&ok.stdout);
+    assert!(cmd < start, "{}", ok.stdout);
+    let before = harness::service_ids(&s.project, "web", true);
+
+    let bad = s.deploy_env("VERSION=v3\nMIGRATE=fail\n", &[]);
+    bad.code(1)
+        .stderr_has("release command `migrate` exited with code 1")
+        .stderr_has("MIGRATE=fail is set");
+    assert_eq!(
+        harness::service_ids(&s.project, "web", true),
+        before,
+        "nothing changed"
+    );
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+    let names = harness::container_names(&s.project);
+    assert!(names.iter().all(|n| !n.contains("-release-")), "{names:?}");
+}
+
+#[test]
+fn berth_promote_and_abort_steer_a_paused_canary() {
+    let _serial = serial();
+    let compose = WEB.replace(
+        "      drain_timeout: 30s\n",
+        "      drain_timeout: 30s\n      strategy: canary\n      canary: { steps: [{ percent: 20, pause: true }], interval: 1s }\n",
+    );
+    let s = stage(&compose);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let paused = |version: &str| {
+        s.berth.write(".env", &format!("VERSION={version}\n"));
+        let mut child = s
+            .berth
+            .command(&["deploy", "--format", "json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        loop {
+            let line = lines
+                .next()
+                .expect("the deploy ended before pausing")
+                .unwrap();
+            if line.contains("canary paused at 20%") {
+                break;
+            }
+        }
+        // Paused means it stays: still 20% well past the interval.
+        std::thread::sleep(Duration::from_secs(2));
+        let seen = sample(&s, 2000);
+        let share = *seen.get(version).unwrap_or(&0) as f64 / seen.values().sum::<usize>() as f64;
+        assert!((0.15..=0.25).contains(&share), "{seen:?}");
+        (child, lines)
+    };
+
+    let (mut child, _lines) = paused("v2");
+    s.run(&["promote"])
+        .success()
+        .stdout_has("promotion requested");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+
+    let (mut child, _lines) = paused("v3");
+    s.run(&["abort"]).success();
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert_eq!(
+        sample(&s, 500).keys().collect::<Vec<_>>(),
+        ["v2"],
+        "abort returned all traffic to stable"
+    );
+    // Nothing to steer when no deploy runs.
+    s.run(&["promote"]).code(1).stderr_has("no deploy");
+}
+
+#[test]
+fn workers_are_start_first_with_a_healthcheck_and_stop_first_without() {
+    let _serial = serial();
+    let compose = r#"
+services:
+  checked:
+    image: berth/testapp:latest
+    environment: { APP_VERSION: "${VERSION}" }
+    stop_grace_period: 5s
+    healthcheck:
+      test: ["CMD", "/testapp", "health"]
+      interval: 300ms
+      retries: 3
+  plain:
+    image: berth/testapp:latest
+    environment: { APP_VERSION: "${VERSION}" }
+    stop_grace_period: 5s
+    healthcheck: { disable: true }
+"#;
+    let s = stage(compose);
+    s.deploy_env("VERSION=1\n", &[]).success();
+    let out = s.deploy_env("VERSION=2\n", &["--format", "json"]);
+    out.success();
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let index = |service: &str, needle: &str| {
+        events
+            .iter()
+            .position(|e| {
+                e["service"] == service
+                    && e["message"].as_str().is_some_and(|m| m.starts_with(needle))
+            })
+            .unwrap_or_else(|| panic!("no `{needle}` for {service}: {}", out.stdout))
+    };
+    assert!(
+        index("checked", "starting") < index("checked", "stopping old"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        index("plain", "stopping") < index("plain", "starting"),
+        "{}",
+        out.stdout
+    );
+    let names = harness::container_names(&s.project);
+    assert_eq!(names.len(), 2, "{names:?}");
+}

@@ -53,6 +53,9 @@ pub enum Strategy {
 pub struct Canary {
     /// Percentages of traffic for the canary, ascending, each 1-100.
     pub steps: Vec<u8>,
+    /// Steps written `{ percent: N, pause: true }`: the deploy holds there until `berth
+    /// promote` (or `berth abort`).
+    pub pause_at: Vec<u8>,
     pub interval: GoDuration,
     pub max_error_rate: f64,
 }
@@ -283,6 +286,7 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                 None => {}
             },
             "canary" => {
+                let mut pause_at = Vec::new();
                 let (mut steps, mut interval, mut rate) = (
                     Vec::new(),
                     GoDuration(std::time::Duration::from_secs(30)),
@@ -297,7 +301,45 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                         "steps" => match v.as_seq() {
                             Some(items) => {
                                 for i in items {
-                                    if let Some(s) = p.uint(i, "x-berth.canary.steps[]", 100) {
+                                    let mut pause = false;
+                                    let mut percent_node = i;
+                                    if i.as_map().is_some() {
+                                        let mut found = None;
+                                        for (k, v) in p.map(
+                                            i,
+                                            "x-berth.canary.steps[]",
+                                            &["percent", "pause"],
+                                        ) {
+                                            match k {
+                                                "percent" => found = Some(v),
+                                                _ => match &v.kind {
+                                                    Kind::Bool(b) => pause = *b,
+                                                    _ => p.err(
+                                                        v,
+                                                        "`pause` must be true or false".into(),
+                                                        "write `{ percent: 25, pause: true }`",
+                                                    ),
+                                                },
+                                            }
+                                        }
+                                        match found {
+                                            Some(v) => percent_node = v,
+                                            None => {
+                                                p.err(
+                                                    i,
+                                                    "a canary step needs a `percent`".into(),
+                                                    "write `{ percent: 25, pause: true }`",
+                                                );
+                                                continue;
+                                            }
+                                        }
+                                    }
+                                    if let Some(s) =
+                                        p.uint(percent_node, "x-berth.canary.steps[]", 100)
+                                    {
+                                        if pause {
+                                            pause_at.push(s as u8);
+                                        }
                                         if s == 0 || steps.last().is_some_and(|l| *l >= s as u8) {
                                             p.err(i, "canary steps must be ascending percentages from 1 to 100".into(), "write steps like [10, 50]");
                                         }
@@ -332,6 +374,7 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                 }
                 out.canary = Some(Canary {
                     steps,
+                    pause_at,
                     interval,
                     max_error_rate: rate,
                 });

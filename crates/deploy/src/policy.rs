@@ -80,6 +80,8 @@ pub struct Policy {
     pub stop_grace: Option<Duration>,
     /// Canary steps (percentages) and the interval between them.
     pub canary_steps: Vec<u8>,
+    /// Steps where the deploy holds until `berth promote` or `berth abort`.
+    pub canary_pauses: Vec<u8>,
     pub canary_interval: Duration,
     /// `x-berth.release_command`, split into words; run once per deploy in the new image.
     pub release_command: Option<Vec<String>>,
@@ -213,6 +215,11 @@ pub fn policy(
             .as_ref()
             .map(|c| c.steps.clone())
             .unwrap_or_else(|| vec![10, 50]),
+        canary_pauses: ext
+            .canary
+            .as_ref()
+            .map(|c| c.pause_at.clone())
+            .unwrap_or_default(),
         canary_interval: ext
             .canary
             .as_ref()

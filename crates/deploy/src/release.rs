@@ -235,6 +235,7 @@ fn placeholder_policy() -> Policy {
         health_deadline: Duration::from_secs(60),
         stop_grace: None,
         canary_steps: Vec::new(),
+        canary_pauses: Vec::new(),
         canary_interval: Duration::ZERO,
         release_command: None,
         notes: Vec::new(),

@@ -73,6 +73,9 @@ pub enum RolloutError {
     Engine(#[from] EngineError),
     #[error("service `{service}`: the proxy: {message}")]
     Proxy { service: String, message: String },
+    /// `berth abort` during a canary.
+    #[error("service `{service}`: the canary was aborted by `berth abort`")]
+    Aborted { service: String },
 }
 
 /// One service's update: the replicas wanted and the containers running now.
@@ -96,6 +99,15 @@ pub struct Deployer<'a> {
     pub on: &'a (dyn Fn(DeployEvent) + Sync),
     /// Called with a JSON step before each change that the journal should hold.
     pub journal: &'a (dyn Fn(serde_json::Value) + Sync),
+    /// Asked while a canary runs: whether `berth promote` or `berth abort` was given.
+    pub control: &'a (dyn Fn() -> Option<Manual> + Sync),
+}
+
+/// A human's decision on a running canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manual {
+    Promote,
+    Abort,
 }
 
 /// The number label of a container (0 when missing).
@@ -530,16 +542,33 @@ impl Deployer<'_> {
                 .chain(stable.iter().map(|s| (s.clone(), (100 - p) * k)))
                 .collect()
         };
-        for step in &p.canary_steps {
+        'steps: for step in &p.canary_steps {
             t.set_weights(&route.name, share(*step), &u.service).await?;
             (self.on)(DeployEvent::Weights {
                 service: u.service.clone(),
                 canary_percent: *step,
             });
+            let paused = p.canary_pauses.contains(step);
+            if paused {
+                self.step(
+                    &u.service,
+                    format!("canary paused at {step}%: run `berth promote` or `berth abort`"),
+                );
+            }
             let base = t.counts(&route.name, new_sets).await?;
             let until = Instant::now() + p.canary_interval;
-            while Instant::now() < until {
+            while paused || Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                match (self.control)() {
+                    Some(Manual::Promote) => break 'steps,
+                    Some(Manual::Abort) => {
+                        t.set_weights(&route.name, share(0), &u.service).await?;
+                        return Err(RolloutError::Aborted {
+                            service: u.service.clone(),
+                        });
+                    }
+                    None => {}
+                }
                 let d = t.counts(&route.name, new_sets).await?.since(&base);
                 if d.requests >= MIN_REQUESTS_FOR_RATE && d.error_rate() > p.max_error_rate {
                     // Abort: all traffic back to stable at once, before anything else.

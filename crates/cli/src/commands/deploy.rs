@@ -15,7 +15,7 @@ use berth_compose::berth_ext::Strategy;
 use berth_deploy::labels;
 use berth_deploy::policy::{parse_strategy, strategy_name, Kind, Policy};
 use berth_deploy::release::{self, read_journal, ReleaseError};
-use berth_deploy::rollout::{DeployEvent, Deployer, ServiceUpdate};
+use berth_deploy::rollout::{DeployEvent, Deployer, Manual, ServiceUpdate};
 use berth_deploy::{
     desired_state, execute, plan, Context, ExecuteOptions, Holder, LockError, NewRelease, Outcome,
     PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
@@ -156,6 +156,36 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
         command: "berth rollback",
     };
     run_release(&s, &opts)
+}
+
+/// `berth promote` / `berth abort`: a decision for the project's running canary, written to
+/// its release's journal, where the deploy process reads it within a fraction of a second.
+pub fn decide(p: &ProjectArgs, promote: bool) -> Result<(), CliError> {
+    let loaded = berth_compose::load(&super::load_options(p))?;
+    let project = loaded.project.name.clone();
+    let mut store = open_store()?;
+    let running = store
+        .running(&project)
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "no deploy of project `{project}` is running; `berth releases` shows the last ones"
+            ))
+        })?;
+    let step = if promote { "promote" } else { "abort" };
+    store
+        .journal_append(
+            &project,
+            running.number,
+            &serde_json::json!({ "step": step }),
+        )
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "release {}: {} requested",
+        running.number,
+        if promote { "promotion" } else { "abort" }
+    );
+    Ok(())
 }
 
 pub fn releases(p: &ProjectArgs, a: &ReleasesArgs) -> Result<(), CliError> {
@@ -482,6 +512,22 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         number,
         services: changed.clone(),
     });
+    // `berth promote` and `berth abort` (other processes) append to this release's journal.
+    let control = || -> Option<Manual> {
+        let entries = store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .journal(&project, number)
+            .ok()?;
+        entries
+            .iter()
+            .rev()
+            .find_map(|e| match e.step.get("step").and_then(|s| s.as_str()) {
+                Some("promote") => Some(Manual::Promote),
+                Some("abort") => Some(Manual::Abort),
+                _ => None,
+            })
+    };
     let d = Deployer {
         engine: &s.engine,
         traffic: traffic_ref,
@@ -489,6 +535,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         release: number,
         on: &on,
         journal: &journal,
+        control: &control,
     };
     let finish = |outcome: Outcome| {
         store
@@ -685,6 +732,7 @@ fn attach_routes(
         release: 0,
         on,
         journal: &journal,
+        control: &|| None,
     };
     for svc in &desired.services {
         if let Some(p) = policies.get(&svc.name) {
@@ -734,6 +782,7 @@ fn recover(
         release: number,
         on,
         journal: &journal,
+        control: &|| None,
     };
     // The one-off release command container, if it was running.
     for name in &j.services {

@@ -83,6 +83,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Deploy(a) => done(deploy::deploy(p, &a)),
         Command::Rollback(a) => done(deploy::rollback(p, &a)),
         Command::Releases(a) => done(deploy::releases(p, &a)),
+        Command::Promote => done(deploy::decide(p, true)),
+        Command::Abort => done(deploy::decide(p, false)),
         Command::Proxy(a) => proxy::run(&a),
     }
 }
