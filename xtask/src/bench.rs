@@ -212,7 +212,7 @@ pub fn up(root: &Path, services: usize, rounds: usize) -> Result<()> {
 }
 
 /// Builds berth in release mode (benchmarks never time a debug build) and returns its path.
-fn release_berth(root: &Path) -> Result<std::path::PathBuf> {
+pub(crate) fn release_berth(root: &Path) -> Result<std::path::PathBuf> {
     crate::cmd::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["build", "--release", "--locked", "-p", "berth-cli"])

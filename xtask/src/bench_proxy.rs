@@ -340,7 +340,7 @@ impl Drop for Server {
 
 /// SIGTERM first, because nginx's master only takes its workers down when it is asked to
 /// stop (SIGKILL would orphan them); SIGKILL after 5 s, to the whole family.
-fn stop(child: &mut Child) {
+pub(crate) fn stop(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
@@ -507,7 +507,7 @@ fn wait_for(server: &mut Server, what: &str, mut ready: impl FnMut() -> bool) ->
 
 /// A port nothing listens on now. Another process could take it before the server binds it;
 /// on a bench machine that is rare enough that failing the run is the right answer.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -5,9 +5,11 @@
 //! `crates/engine` talks to Docker applies to the berth binary, not to this helper.
 
 mod bench;
+mod bench_deploy;
 mod bench_proxy;
 mod cmd;
 mod demo;
+mod live;
 mod postgres_image;
 mod testapp_image;
 
@@ -38,7 +40,11 @@ tasks:
                           berth's proxy vs nginx, HAProxy and Caddy in front of testapp on
                           loopback (wrk req/s, p50, p99, medians of the rounds; RSS with
                           10,000 idle connections), testapp answered directly as the anchor,
-                          all measured in the same run";
+                          all measured in the same run
+  bench deploy            berth deploy (2 and 1 replicas, behind its proxy) vs docker-compose
+                          up -d recreating the same testapp service, 5 rounds, each under
+                          4 clients x 150 req/s: wall time, switch time, failed requests,
+                          longest gap between answers, measured in the same run";
 
 fn main() {
     if let Err(err) = run() {
@@ -62,6 +68,7 @@ fn run() -> Result<()> {
         ["bench", "config", n] => bench::config(&workspace_root(), n.parse()?, 5),
         ["bench", "up"] => bench::up(&workspace_root(), 10, 3),
         ["bench", "up", n] => bench::up(&workspace_root(), n.parse()?, 3),
+        ["bench", "deploy"] => bench_deploy::run(&workspace_root()),
         ["bench", "proxy", rest @ ..] => {
             bench_proxy::run(&workspace_root(), bench_proxy::Options::parse(rest)?)
         }

@@ -24,7 +24,10 @@ use std::time::{Duration, Instant};
 pub enum DeployEvent {
     Release {
         number: u64,
+        /// Services rolled from their previous containers.
         services: Vec<String>,
+        /// Services that had no containers and are created as `up` would.
+        created: Vec<String>,
     },
     Step {
         service: String,
@@ -140,6 +143,18 @@ pub fn canonical_name(name: &str) -> &str {
 
 fn is_running(c: &ContainerSummary) -> bool {
     matches!(c.state.as_str(), "running" | "restarting")
+}
+
+/// Whether a canary is clearly slower than stable: its p99 at least 4 times stable's (two
+/// latency buckets up, since buckets double) and above 50 ms. None while either side has too
+/// few responses to say.
+fn slower(canary: &SetCounts, stable: &SetCounts) -> Option<String> {
+    let (c, s) = (canary.p99_ms()?, stable.p99_ms()?);
+    (c >= 4.0 * s && c > 50.0).then(|| {
+        format!(
+            "its p99 latency is {c:.0} ms against stable's {s:.0} ms (the bound is 4x and 50 ms)"
+        )
+    })
 }
 
 impl Deployer<'_> {
@@ -473,7 +488,7 @@ impl Deployer<'_> {
             }
             if let Some((r, t)) = routed {
                 let d = t.counts(&r.name, &new_sets).await?.since(&base);
-                last = d;
+                last = d.clone();
                 if d.requests >= MIN_REQUESTS_FOR_RATE
                     && d.error_rate() > p.max_error_rate
                     && p.failure_action != FailureAction::Continue
@@ -556,6 +571,7 @@ impl Deployer<'_> {
                 );
             }
             let base = t.counts(&route.name, new_sets).await?;
+            let stable_base = t.counts(&route.name, &stable).await?;
             let until = Instant::now() + p.canary_interval;
             while paused || Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -570,6 +586,16 @@ impl Deployer<'_> {
                     None => {}
                 }
                 let d = t.counts(&route.name, new_sets).await?.since(&base);
+                let s = t.counts(&route.name, &stable).await?.since(&stable_base);
+                let slow = slower(&d, &s);
+                if let Some(why) = slow {
+                    t.set_weights(&route.name, share(0), &u.service).await?;
+                    let new = self.new_containers(&u.service).await?;
+                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
+                    return Err(self
+                        .unhealthy(&u.service, &id, format!("canary at {step}%: {why}"))
+                        .await);
+                }
                 if d.requests >= MIN_REQUESTS_FOR_RATE && d.error_rate() > p.max_error_rate {
                     // Abort: all traffic back to stable at once, before anything else.
                     t.set_weights(&route.name, share(0), &u.service).await?;

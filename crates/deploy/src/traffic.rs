@@ -15,18 +15,30 @@ pub struct Traffic {
 }
 
 /// Requests and errors (5xx answers and failed connections) counted by the proxy.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SetCounts {
     pub requests: u64,
     pub errors: u64,
+    /// Responses per latency bucket (`berth_proxy::metrics::latency_bound_seconds`).
+    pub latency: Vec<u64>,
 }
 
 impl SetCounts {
     /// The counts since `base` (targets forgotten since then count as zero).
     pub fn since(&self, base: &SetCounts) -> SetCounts {
+        let requests = self.requests.saturating_sub(base.requests);
         SetCounts {
-            requests: self.requests.saturating_sub(base.requests),
-            errors: self.errors.saturating_sub(base.errors),
+            requests,
+            // A request is counted when it starts and an error when it ends, so a snapshot
+            // can hold an error whose request was counted before the base; never more errors
+            // than requests.
+            errors: self.errors.saturating_sub(base.errors).min(requests),
+            latency: self
+                .latency
+                .iter()
+                .enumerate()
+                .map(|(i, n)| n.saturating_sub(base.latency.get(i).copied().unwrap_or(0)))
+                .collect(),
         }
     }
 
@@ -34,8 +46,26 @@ impl SetCounts {
         if self.requests == 0 {
             0.0
         } else {
-            self.errors as f64 / self.requests as f64
+            (self.errors.min(self.requests)) as f64 / self.requests as f64
         }
+    }
+
+    /// The 99th percentile response time in milliseconds, as the upper bound of its bucket;
+    /// None with fewer than [`crate::policy::MIN_REQUESTS_FOR_RATE`] responses.
+    pub fn p99_ms(&self) -> Option<f64> {
+        let total: u64 = self.latency.iter().sum();
+        if total < crate::policy::MIN_REQUESTS_FOR_RATE {
+            return None;
+        }
+        let want = (total as f64 * 0.99).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.latency.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(berth_proxy::metrics::latency_bound_seconds(i) * 1000.0);
+            }
+        }
+        None
     }
 }
 
@@ -274,6 +304,12 @@ impl Traffic {
             for t in &s.targets {
                 c.requests += t.requests;
                 c.errors += t.server_errors + t.failures;
+                if c.latency.len() < t.latency_buckets.len() {
+                    c.latency.resize(t.latency_buckets.len(), 0);
+                }
+                for (i, n) in t.latency_buckets.iter().enumerate() {
+                    c.latency[i] += n;
+                }
             }
         }
         Ok(c)
@@ -285,4 +321,44 @@ impl Traffic {
 /// open), and the set of any container is found from the engine alone.
 pub fn replica_set(container_id: &str) -> String {
     format!("c{}", &container_id[..container_id.len().min(12)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(requests: u64, errors: u64, latency: &[u64]) -> SetCounts {
+        SetCounts {
+            requests,
+            errors,
+            latency: latency.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_error_counted_after_its_request_never_makes_the_rate_exceed_one() {
+        // The demo once printed "63 of 62 requests failed": a request counted before the
+        // base, its error after it.
+        let d = counts(162, 163, &[]).since(&counts(100, 100, &[]));
+        assert_eq!((d.requests, d.errors), (62, 62));
+        assert_eq!(d.error_rate(), 1.0);
+        assert_eq!(counts(0, 0, &[]).error_rate(), 0.0);
+    }
+
+    #[test]
+    fn p99_is_the_bound_of_the_bucket_holding_the_99th_percentile() {
+        // 99 responses under 0.5 ms and 1 in the 8 ms bucket: p99 is still 0.5 ms.
+        let mut l = vec![0; 18];
+        l[0] = 99;
+        l[4] = 1;
+        assert_eq!(counts(100, 0, &l).p99_ms(), Some(0.5));
+        // 2% slow: p99 moves to the slow bucket.
+        l[4] = 2;
+        assert_eq!(counts(101, 0, &l).p99_ms(), Some(8.0));
+        // Too few responses say nothing.
+        assert_eq!(counts(5, 0, &[5]).p99_ms(), None);
+        // Deltas are per bucket.
+        let d = counts(0, 0, &[120, 0, 0, 0, 30]).since(&counts(0, 0, &[100, 0, 0, 0, 0]));
+        assert_eq!(d.latency, vec![20, 0, 0, 0, 30]);
+    }
 }

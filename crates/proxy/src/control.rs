@@ -620,6 +620,7 @@ fn target_status(t: &Target) -> TargetStatus {
         requests: t.requests(),
         failures: t.failures(),
         server_errors: t.server_errors(),
+        latency_buckets: t.latency_counts(),
     }
 }
 

@@ -144,7 +144,10 @@ impl Forwarder {
             service.metrics.duration.observe(elapsed.as_secs_f64());
             let class = StatusClass::of(status) as usize;
             match &target {
-                Some(t) => t.count_response(class),
+                Some(t) => {
+                    t.count_response(class);
+                    t.observe_latency(elapsed.as_secs_f64());
+                }
                 None => {
                     service.metrics.untargeted[class].inc();
                 }

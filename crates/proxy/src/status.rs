@@ -44,6 +44,10 @@ pub struct TargetStatus {
     /// 5xx responses the target sent (a deploy compares them with `requests`).
     #[serde(default)]
     pub server_errors: u64,
+    /// Responses per latency bucket (bounds: `metrics::latency_bound_seconds`), for a
+    /// canary's p99 against stable's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_buckets: Vec<u64>,
 }
 
 /// Health as the admin API spells it: the data plane's own type.

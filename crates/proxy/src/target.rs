@@ -41,6 +41,8 @@ pub struct Target {
     failures: AtomicU64,
     /// 5xx answers from this target (its own, not the proxy's), for a deploy's error-rate check.
     server_errors: AtomicU64,
+    /// Response times of this target, for a canary's latency comparison.
+    latency: crate::metrics::LatencyHistogram,
     /// Health changes, for waiters (deploys waiting for a new set); readers on the hot path
     /// use the atomic instead.
     health_tx: watch::Sender<Health>,
@@ -67,6 +69,7 @@ impl Target {
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            latency: crate::metrics::LatencyHistogram::new(),
             health_tx: watch::channel(health).0,
             close_tx: watch::channel(false).0,
             responses: std::sync::OnceLock::new(),
@@ -116,6 +119,14 @@ impl Target {
 
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn observe_latency(&self, seconds: f64) {
+        self.latency.observe(seconds);
+    }
+
+    pub fn latency_counts(&self) -> Vec<u64> {
+        self.latency.counts()
     }
 
     pub fn server_errors(&self) -> u64 {

@@ -262,8 +262,19 @@ impl Reporter {
             return;
         }
         let text = match e {
-            DeployEvent::Release { number, services } => {
-                format!("release {number}: deploying {}", services.join(", "))
+            DeployEvent::Release {
+                number,
+                services,
+                created,
+            } => {
+                let mut parts = Vec::new();
+                if !services.is_empty() {
+                    parts.push(format!("deploying {}", services.join(", ")));
+                }
+                if !created.is_empty() {
+                    parts.push(format!("creating {}", created.join(", ")));
+                }
+                format!("release {number}: {}", parts.join("; "))
             }
             DeployEvent::Step { service, message } => format!("{service}: {message}"),
             DeployEvent::Healthy {
@@ -508,9 +519,19 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         .map(|d| (d.name.as_str(), &d.containers))
         .collect();
     journal(serde_json::json!({"step": "begin", "services": changed, "specs": specs}));
+    let mut created: Vec<String> = preliminary
+        .steps
+        .iter()
+        .filter_map(|st| match st {
+            berth_deploy::Step::Create { service, .. } => Some(service.clone()),
+            _ => None,
+        })
+        .collect();
+    created.dedup();
     on(DeployEvent::Release {
         number,
         services: changed.clone(),
+        created,
     });
     // `berth promote` and `berth abort` (other processes) append to this release's journal.
     let control = || -> Option<Manual> {
