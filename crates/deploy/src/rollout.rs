@@ -219,6 +219,7 @@ impl Deployer<'_> {
         let numbers: Vec<u64> = (1..=wanted).collect();
         let batches: Vec<&[u64]> = numbers.chunks(batch_size).collect();
         let stop_first = p.order == Order::StopFirst;
+        let mut prestarted: Option<Vec<(u64, String, String)>> = None;
 
         for (i, batch) in batches.iter().enumerate() {
             let last = i + 1 == batches.len();
@@ -234,32 +235,12 @@ impl Deployer<'_> {
                     }
                 }
             }
-            // Start new: the old replica is renamed aside (still running when start-first),
-            // the new one takes its name.
-            let mut started = Vec::new();
-            for n in batch.iter() {
-                let spec = &u.specs[(*n - 1) as usize];
-                if let Some(o) = old.get(n) {
-                    (self.journal)(serde_json::json!({
-                        "step": "aside", "service": u.service, "container": o.id, "name": o.name,
-                    }));
-                    self.engine
-                        .rename_container(&o.id, &aside_name(&spec.name, self.release))
-                        .await?;
-                }
-                (self.journal)(serde_json::json!({
-                    "step": "create", "service": u.service, "name": spec.name,
-                }));
-                self.step(&u.service, format!("starting {}", spec.name));
-                let id = self.engine.create_container(spec).await?;
-                self.engine.start_container(&id).await?;
-                started.push((*n, id, spec.name.clone()));
-            }
-            // Wait healthy, with a deadline.
-            for (_, id, name) in &started {
-                self.wait_new(&u.service, id, name, p.health_deadline)
-                    .await?;
-            }
+            // Start new and wait until healthy (with a deadline); a start-first batch was
+            // already started during the previous batch's look.
+            let started = match prestarted.take() {
+                Some(started) => started,
+                None => self.start_batch(u, batch, &old).await?,
+            };
             let healthy_at = Instant::now();
             // Switch.
             if let Some((route, t)) = routed {
@@ -354,16 +335,60 @@ impl Deployer<'_> {
             if !last {
                 // A first look at the new replicas before replacing more: a version that
                 // answers 500s is caught while it has only this batch's share of traffic.
-                self.watch(
+                // Start-first, the next batch starts meanwhile (it gets no traffic until the
+                // look passed), so the look costs no time.
+                let look = self.watch(
                     u,
                     p.delay
                         .max(Duration::from_secs(1))
                         .min(p.monitor.max(Duration::from_secs(1))),
-                )
-                .await?;
+                );
+                if stop_first {
+                    look.await?;
+                } else {
+                    let next = self.start_batch(u, batches[i + 1], &old);
+                    let (looked, next) = tokio::join!(look, next);
+                    looked?;
+                    prestarted = Some(next?);
+                }
             }
         }
         self.watch(u, p.monitor).await
+    }
+
+    /// Starts a batch's new replicas, each taking the name of the old one it replaces (which
+    /// is renamed aside and keeps running when start-first), and waits until every one is
+    /// healthy within the deadline. Returns (number, id, name) of each.
+    async fn start_batch(
+        &self,
+        u: &ServiceUpdate,
+        batch: &[u64],
+        old: &BTreeMap<u64, ContainerSummary>,
+    ) -> Result<Vec<(u64, String, String)>, RolloutError> {
+        let mut started = Vec::new();
+        for n in batch.iter() {
+            let spec = &u.specs[(*n - 1) as usize];
+            if let Some(o) = old.get(n) {
+                (self.journal)(serde_json::json!({
+                    "step": "aside", "service": u.service, "container": o.id, "name": o.name,
+                }));
+                self.engine
+                    .rename_container(&o.id, &aside_name(&spec.name, self.release))
+                    .await?;
+            }
+            (self.journal)(serde_json::json!({
+                "step": "create", "service": u.service, "name": spec.name,
+            }));
+            self.step(&u.service, format!("starting {}", spec.name));
+            let id = self.engine.create_container(spec).await?;
+            self.engine.start_container(&id).await?;
+            started.push((*n, id, spec.name.clone()));
+        }
+        for (_, id, name) in &started {
+            self.wait_new(&u.service, id, name, u.policy.health_deadline)
+                .await?;
+        }
+        Ok(started)
     }
 
     fn not_healthy_behind_proxy(&self, e: RolloutError) -> RolloutError {
