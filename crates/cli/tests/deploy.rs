@@ -163,6 +163,10 @@ fn bad_versions_are_rolled_back_automatically() {
         report.summary()
     );
     eprintln!("FAIL_ROOT under rolling: {}", report.summary());
+    // Caught by the look after the first replica, which had a third of the traffic, and taken
+    // out of rotation at once: a small share of the load.
+    let share = report.failed().len() as f64 / report.total() as f64;
+    assert!(share < 0.15, "{}", report.summary());
     assert_eq!(harness::container_names(&s.project), before);
 
     // The same fault as a canary at 10%: failures are limited to the canary's share.

@@ -347,9 +347,10 @@ impl Deployer<'_> {
                     look.await?;
                 } else {
                     let next = self.start_batch(u, batches[i + 1], &old);
-                    let (looked, next) = tokio::join!(look, next);
-                    looked?;
-                    prestarted = Some(next?);
+                    // A failed look cancels the next batch's start at once; the revert
+                    // removes whatever it had created.
+                    let ((), next) = futures_util::future::try_join(look, next).await?;
+                    prestarted = Some(next);
                 }
             }
         }
@@ -518,6 +519,20 @@ impl Deployer<'_> {
                     && d.error_rate() > p.max_error_rate
                     && p.failure_action != FailureAction::Continue
                 {
+                    // Take the failing replicas out of rotation before anything else, when
+                    // old ones still serve (between batches), so no more requests reach them.
+                    let sets = t.sets(&r.name).await?;
+                    let others_serve = sets
+                        .iter()
+                        .any(|(id, w, _)| *w > 0 && !new_sets.contains(id));
+                    if others_serve {
+                        let zero = sets
+                            .iter()
+                            .filter(|(id, _, _)| new_sets.contains(id))
+                            .map(|(id, _, _)| (id.clone(), 0))
+                            .collect();
+                        t.set_weights(&r.name, zero, &u.service).await?;
+                    }
                     let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
                     return Err(self
                         .unhealthy(
