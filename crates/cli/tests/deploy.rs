@@ -660,3 +660,42 @@ services:
     let names = harness::container_names(&s.project);
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+#[test]
+fn up_after_a_killed_deploy_converges_it_and_routes_what_it_starts() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    s.berth.write(".env", "VERSION=v2\n");
+    let mut child = s
+        .berth
+        .command(&["deploy"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let _ = child.wait();
+    // `up` reverts the interrupted release, converges to the files (v2, by recreating), and
+    // points the proxy at the containers it started.
+    s.run(&["up", "--wait"]).success();
+    let names = harness::container_names(&s.project);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|n| !n.contains("-berth-old-")),
+        "{names:?}"
+    );
+    let releases = s.run(&["releases", "--format", "json"]);
+    assert!(
+        releases.stdout.contains("\"interrupted\""),
+        "{}",
+        releases.stdout
+    );
+    assert!(
+        !releases.stdout.contains("\"running\""),
+        "{}",
+        releases.stdout
+    );
+    assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v2"]);
+}

@@ -194,6 +194,13 @@ impl Deployer<'_> {
         // started by `up` is routed from here on).
         if let Some((route, t)) = routed {
             t.ensure_route(route, &u.service).await?;
+            let running: Vec<String> = old
+                .values()
+                .chain(&extra)
+                .filter(|c| is_running(c))
+                .map(|c| replica_set(&c.id))
+                .collect();
+            self.prune_stale(t, route, &running, &u.service).await?;
             for c in old.values().chain(&extra).filter(|c| is_running(c)) {
                 if let Some(addr) = self.target(&c.id, route).await? {
                     t.ensure_replica(
@@ -824,7 +831,8 @@ impl Deployer<'_> {
                 false,
             )
             .await?;
-        let mut keep = Vec::new();
+        let keep: Vec<String> = running.iter().map(|c| replica_set(&c.id)).collect();
+        self.prune_stale(t, route, &keep, service).await?;
         for c in &running {
             if let Some(addr) = self.target(&c.id, route).await? {
                 t.ensure_replica(
@@ -836,15 +844,25 @@ impl Deployer<'_> {
                     service,
                 )
                 .await?;
-                keep.push(replica_set(&c.id));
             }
         }
-        if !keep.is_empty() {
-            for (set, _, _) in t.sets(&route.name).await? {
-                if !keep.contains(&set) {
-                    t.remove_set(&route.name, &set, policy.drain_timeout, service)
-                        .await?;
-                }
+        Ok(())
+    }
+
+    /// Removes the sets of containers that no longer run (`up` or `down` replaced them
+    /// without the proxy): they serve nothing, and Docker may already have given their
+    /// address to a new container, which the proxy would then refuse.
+    async fn prune_stale(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        keep: &[String],
+        service: &str,
+    ) -> Result<(), RolloutError> {
+        for (set, _, _) in t.sets(&route.name).await? {
+            if !keep.contains(&set) {
+                t.remove_set(&route.name, &set, Duration::from_secs(1), service)
+                    .await?;
             }
         }
         Ok(())

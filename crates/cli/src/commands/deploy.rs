@@ -764,6 +764,37 @@ fn attach_routes(
     Ok(())
 }
 
+/// After `berth up`: routed services are pointed at their containers when the proxy runs
+/// (`up` recreates containers without a deploy's traffic moves; this keeps the proxy's sets in
+/// step), and a warning says how to start it when it does not.
+pub(crate) fn route_after_up(s: &Session, desired: &berth_deploy::Desired) -> Result<(), CliError> {
+    let mut policies = BTreeMap::new();
+    for d in &desired.services {
+        let svc = &s.loaded.project.services[&d.name];
+        if let Some(spec) = d.containers.first() {
+            if let Ok(p) =
+                berth_deploy::policy(&s.loaded.project, &d.name, svc, spec, d.health_deadline)
+            {
+                if matches!(p.kind, Kind::Routed(_)) {
+                    policies.insert(d.name.clone(), p);
+                }
+            }
+        }
+    }
+    if policies.is_empty() {
+        return Ok(());
+    }
+    let traffic = Traffic::new(AdminClient::new(super::proxy::admin_socket(None)));
+    if let Err(e) = s.rt.block_on(traffic.check()) {
+        crate::report::warning(&format!(
+            "{} not routed yet: {e}",
+            policies.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        return Ok(());
+    }
+    attach_routes(s, desired, &policies, Some(&traffic), &|_| {})
+}
+
 /// Converges a release that a killed process left running.
 fn recover(
     s: &Session,
@@ -861,7 +892,20 @@ fn retire_standbys(s: &Session) -> Result<(), CliError> {
 /// it plans against one container per replica.
 pub(crate) fn converge_interrupted(s: &Session) -> Result<(), CliError> {
     let project = s.project().to_string();
-    let store = open_store()?;
+    // No state store means nothing was ever deployed here: `up` must not create one, nor
+    // fail because its directory is not writable.
+    if !state_dir().join("state.db").exists() {
+        return Ok(());
+    }
+    let store = match open_store() {
+        Ok(store) => store,
+        Err(e) => {
+            crate::report::warning(&format!(
+                "cannot read the deploy state, so an interrupted deploy is not checked: {e}"
+            ));
+            return Ok(());
+        }
+    };
     let running = store
         .running(&project)
         .map_err(|e| CliError::Failed(e.to_string()))?;
