@@ -228,10 +228,15 @@ impl Forwarder {
         });
 
         if tunnel::is_upgrade(&req) {
-            let Some(target) = load_balancer::pick(&service) else {
+            // As in `forward`: a snapshot taken just before a swap may hold only draining
+            // targets; the current one is asked once more.
+            let picked = load_balancer::pick(&service).cloned().or_else(|| {
+                self.current_service(host, req.uri().path(), &service)
+                    .and_then(|current| load_balancer::pick(&current).cloned())
+            });
+            let Some(target) = picked else {
                 return (error_page::no_target(&service.spec.name), route, None);
             };
-            let target = target.clone();
             let response =
                 tunnel::open(req, &target, host, conn, request_id, self.connect_timeout).await;
             if response.status() == StatusCode::BAD_GATEWAY {
@@ -242,6 +247,15 @@ impl Forwarder {
         self.forward(req, &service, host, request_id, conn).await
     }
 
+    /// The route's service in the current router snapshot, when it is not `seen`.
+    fn current_service(&self, host: &str, path: &str, seen: &Arc<Service>) -> Option<Arc<Service>> {
+        let router = self.router.load();
+        router
+            .find(host, path)
+            .filter(|s| !Arc::ptr_eq(s, seen))
+            .cloned()
+    }
+
     async fn forward(
         &self,
         req: Request<Incoming>,
@@ -250,6 +264,8 @@ impl Forwarder {
         request_id: &HeaderValue,
         conn: ConnInfo,
     ) -> Served {
+        let mut service = service.clone();
+        let mut refreshed = false;
         let route = Some(service.clone());
         let (parts, body) = req.into_parts();
         // A request without a body can be sent again to another target when the first
@@ -266,8 +282,20 @@ impl Forwarder {
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            let Some(target) = load_balancer::pick_excluding(service, excluded.as_ref()) else {
+            let Some(target) = load_balancer::pick_excluding(&service, excluded.as_ref()) else {
                 if last_error.is_empty() {
+                    // A request that loaded the router snapshot just before a deploy's swap
+                    // can find only draining targets in it; the current snapshot has the new
+                    // set, so look once more there before answering 503.
+                    if !refreshed {
+                        refreshed = true;
+                        if let Some(current) =
+                            self.current_service(host, parts.uri.path(), &service)
+                        {
+                            service = current;
+                            continue;
+                        }
+                    }
                     return (error_page::no_target(&service.spec.name), route, None);
                 }
                 break;
@@ -308,7 +336,7 @@ impl Forwarder {
                 }
                 Ok(Err(UpstreamError::Connect(e))) => {
                     drop(guard);
-                    self.passive_failure(service, &target, "connect");
+                    self.passive_failure(&service, &target, "connect");
                     last_error = format!("target {} refused the connection: {e}", target.authority);
                     if !replayable {
                         return (
@@ -329,7 +357,7 @@ impl Forwarder {
                 }
                 Ok(Err(UpstreamError::Other(e))) => {
                     target.record_failure();
-                    self.count_error(service, &target, "other");
+                    self.count_error(&service, &target, "other");
                     // A connection that broke before any answer (a target killed with
                     // requests on its keep-alive connections) is retried elsewhere when the
                     // request is idempotent and has no body, as nginx's
@@ -350,7 +378,7 @@ impl Forwarder {
                 }
                 Err(_) => {
                     target.record_failure();
-                    self.count_error(service, &target, "timeout");
+                    self.count_error(&service, &target, "timeout");
                     return (
                         error_page::gateway_timeout(&format!(
                             "target {} did not answer within {} s",
