@@ -98,15 +98,35 @@ fn sample(s: &Stage, ms: u64) -> std::collections::BTreeMap<String, usize> {
     seen
 }
 
-#[allow(dead_code)]
-fn running_names(project: &str) -> Vec<String> {
-    let label = format!("label=com.docker.compose.project={project}");
-    let mut v: Vec<String> = docker(&["ps", "--filter", &label, "--format", "{{.Names}}"])
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    v.sort();
-    v
+/// Starts `berth deploy --format json ARGS` and reads its events until one contains
+/// `needle`; returns the running child and the rest of its output.
+// The caller waits for the child: it is returned still running on purpose.
+#[allow(clippy::zombie_processes)]
+fn deploy_until(
+    s: &Stage,
+    args: &[&str],
+    needle: &str,
+    ended: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    let mut all = vec!["deploy", "--format", "json"];
+    all.extend_from_slice(args);
+    let mut child = s
+        .berth
+        .command(&all)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    loop {
+        let line = lines.next().expect(ended).unwrap();
+        if line.contains(needle) {
+            return (child, lines);
+        }
+    }
 }
 
 #[test]
@@ -381,23 +401,12 @@ fn blue_green_switches_at_once_and_canary_weights_hold() {
 
     // Canary at 25%: observed within ±5 points while the step lasts.
     s.berth.write(".env", "VERSION=v3\n");
-    let mut child = s
-        .berth
-        .command(&["deploy", "--strategy", "canary", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    loop {
-        let line = lines
-            .next()
-            .expect("the deploy ended before the canary step")
-            .unwrap();
-        if line.contains("\"canary_percent\":25") {
-            break;
-        }
-    }
+    let (mut child, _lines) = deploy_until(
+        &s,
+        &["--strategy", "canary"],
+        "\"canary_percent\":25",
+        "the deploy ended before the canary step",
+    );
     let seen = sample(&s, 4000);
     let v3 = *seen.get("v3").unwrap_or(&0) as f64;
     let total: usize = seen.values().sum();
@@ -566,23 +575,12 @@ fn berth_promote_and_abort_steer_a_paused_canary() {
     s.deploy_env("VERSION=v1\n", &[]).success();
     let paused = |version: &str| {
         s.berth.write(".env", &format!("VERSION={version}\n"));
-        let mut child = s
-            .berth
-            .command(&["deploy", "--format", "json"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        loop {
-            let line = lines
-                .next()
-                .expect("the deploy ended before pausing")
-                .unwrap();
-            if line.contains("canary paused at 20%") {
-                break;
-            }
-        }
+        let (child, lines) = deploy_until(
+            &s,
+            &[],
+            "canary paused at 20%",
+            "the deploy ended before pausing",
+        );
         // Paused means it stays: still 20% well past the interval.
         std::thread::sleep(Duration::from_secs(2));
         let seen = sample(&s, 2000);

@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn berth(dir: &Path, args: &[&str]) -> Output {
@@ -65,26 +65,11 @@ async fn proxy_commands_steer_a_running_proxy() {
     let listen: SocketAddr = format!("127.0.0.1:{}", harness::free_port())
         .parse()
         .unwrap();
-    let _proxy = ProxyProcess(
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("proxy")
-            .arg("--admin-socket")
-            .arg(dir.path().join("admin.sock"))
-            .args([
-                "run",
-                "--listen",
-                &listen.to_string(),
-                "--access-log",
-                "off",
-                "--workers",
-                "1",
-            ])
-            .arg("--state-file")
-            .arg(dir.path().join("state.json"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _proxy = ProxyProcess::spawn(
+        &dir.path().join("admin.sock"),
+        listen,
+        &dir.path().join("state.json"),
+        &["--workers", "1"],
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while berth(dir.path(), &["status"]).status.code() != Some(0) {

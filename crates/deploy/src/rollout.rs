@@ -157,6 +157,17 @@ fn slower(canary: &SetCounts, stable: &SetCounts) -> Option<String> {
     })
 }
 
+/// "N of M requests failed (x%, the bound is y%)", as every error-rate failure says it.
+fn failed_share(d: &SetCounts, bound: f64) -> String {
+    format!(
+        "{} of {} requests failed ({:.1}%, the bound is {:.1}%)",
+        d.errors,
+        d.requests,
+        d.error_rate() * 100.0,
+        bound * 100.0
+    )
+}
+
 impl Deployer<'_> {
     fn step(&self, service: &str, message: impl Into<String>) {
         (self.on)(DeployEvent::Step {
@@ -540,20 +551,12 @@ impl Deployer<'_> {
                             .collect();
                         t.set_weights(&r.name, zero, &u.service).await?;
                     }
-                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
-                    return Err(self
-                        .unhealthy(
-                            &u.service,
-                            &id,
-                            format!(
-                                "{} of {} requests to the new version failed ({:.1}%, the bound is {:.1}%)",
-                                d.errors,
-                                d.requests,
-                                d.error_rate() * 100.0,
-                                p.max_error_rate * 100.0
-                            ),
-                        )
-                        .await);
+                    let reason = failed_share(&d, p.max_error_rate).replacen(
+                        "requests failed",
+                        "requests to the new version failed",
+                        1,
+                    );
+                    return Err(self.new_version_failed(&u.service, reason).await);
                 }
             }
             if Instant::now() >= until {
@@ -637,30 +640,16 @@ impl Deployer<'_> {
                 let slow = slower(&d, &s);
                 if let Some(why) = slow {
                     t.set_weights(&route.name, share(0), &u.service).await?;
-                    let new = self.new_containers(&u.service).await?;
-                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
                     return Err(self
-                        .unhealthy(&u.service, &id, format!("canary at {step}%: {why}"))
+                        .new_version_failed(&u.service, format!("canary at {step}%: {why}"))
                         .await);
                 }
                 if d.requests >= MIN_REQUESTS_FOR_RATE && d.error_rate() > p.max_error_rate {
                     // Abort: all traffic back to stable at once, before anything else.
                     t.set_weights(&route.name, share(0), &u.service).await?;
-                    let new = self.new_containers(&u.service).await?;
-                    let id = new.first().map(|c| c.id.clone()).unwrap_or_default();
-                    return Err(self
-                        .unhealthy(
-                            &u.service,
-                            &id,
-                            format!(
-                                "canary at {step}%: {} of {} requests failed ({:.1}%, the bound is {:.1}%)",
-                                d.errors,
-                                d.requests,
-                                d.error_rate() * 100.0,
-                                p.max_error_rate * 100.0
-                            ),
-                        )
-                        .await);
+                    let reason =
+                        format!("canary at {step}%: {}", failed_share(&d, p.max_error_rate));
+                    return Err(self.new_version_failed(&u.service, reason).await);
                 }
             }
         }
@@ -697,6 +686,16 @@ impl Deployer<'_> {
                 true,
             )
             .await?)
+    }
+
+    /// A failure of the new version found by watching traffic rather than one container:
+    /// reported with the logs of the service's first new container.
+    async fn new_version_failed(&self, service: &str, reason: String) -> RolloutError {
+        let id = match self.new_containers(service).await {
+            Ok(new) => new.first().map(|c| c.id.clone()).unwrap_or_default(),
+            Err(e) => return e,
+        };
+        self.unhealthy(service, &id, reason).await
     }
 
     async fn unhealthy(&self, service: &str, id: &str, reason: String) -> RolloutError {

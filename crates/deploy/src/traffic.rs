@@ -4,7 +4,7 @@
 
 use crate::policy::Route;
 use crate::rollout::RolloutError;
-use berth_proxy::status::{DeployReport, RouteStatus};
+use berth_proxy::status::RouteStatus;
 use berth_proxy::{AdminClient, AdminError, RouteSpec, SetSpec};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -101,10 +101,6 @@ impl Traffic {
         Traffic { client }
     }
 
-    pub fn client(&self) -> &AdminClient {
-        &self.client
-    }
-
     /// Checks that the proxy answers, before anything changes.
     pub async fn check(&self) -> Result<(), AdminError> {
         self.client.status().await.map(|_| ())
@@ -158,33 +154,6 @@ impl Traffic {
         retry_busy(|| self.client.put_route(&spec))
             .await
             .map_err(|e| proxy_err(service, e))
-    }
-
-    /// The zero-downtime switch: the proxy checks `targets`, swaps and drains the rest, and
-    /// answers after the drain.
-    pub async fn deploy(
-        &self,
-        route: &str,
-        set: &str,
-        targets: Vec<String>,
-        health: Duration,
-        drain: Duration,
-        service: &str,
-    ) -> Result<DeployReport, RolloutError> {
-        retry_busy(|| {
-            self.client.deploy(
-                route,
-                SetSpec {
-                    id: set.to_string(),
-                    weight: 100,
-                    targets: targets.clone(),
-                },
-                health,
-                drain,
-            )
-        })
-        .await
-        .map_err(|e| proxy_err(service, e))
     }
 
     pub async fn remove_set(

@@ -23,7 +23,7 @@ use berth_deploy::{
 use berth_proxy::AdminClient;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Where releases and locks live: `$BERTH_STATE_DIR` when set (tests, several hosts' state
@@ -393,7 +393,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     // reverted, so this one starts from a known state.
     let running = store
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
         .running(&project)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     if let Some(r) = running {
@@ -420,7 +420,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     };
     ctx.image_ids = ids.clone();
     let mut desired = desired_state(&s.loaded.project, &ctx)?;
-    apply_rollback(&mut desired, o, None);
+    apply_rollback(&mut desired, o);
     ensure_proxy_network(s, &desired)?;
     let before = actual(s)?;
 
@@ -443,16 +443,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
             changed.push(d.name.clone());
         }
     }
-    let preliminary = plan(
-        &desired,
-        &before,
-        &PlanOptions {
-            remove_orphans: false,
-            force_recreate: false,
-            no_recreate: true,
-            services: o.services.clone(),
-        },
-    )?;
+    let preliminary = create_missing(&desired, &before, &o.services)?;
     if changed.is_empty() && preliminary.is_noop() && o.rollback.is_none() {
         attach_routes(s, &desired, &policies, traffic_ref, &on)?;
         reporter.done(
@@ -498,14 +489,14 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     };
     let rel = store
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
         .begin_release(&project, &new)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let number = rel.number;
     let journal = |step: serde_json::Value| {
         if let Err(e) = store
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .journal_append(&project, number, &step)
         {
             crate::report::warning(&format!("cannot write the deploy journal: {e}"));
@@ -537,7 +528,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     let control = || -> Option<Manual> {
         let entries = store
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .journal(&project, number)
             .ok()?;
         entries
@@ -561,27 +552,16 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     let finish = |outcome: Outcome| {
         store
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .finish_release(&project, number, outcome)
             .map_err(|e| CliError::Failed(e.to_string()))
     };
 
     // The containers of the new release carry its number.
-    ctx.release = Some(format!("r{number}"));
-    let mut desired = desired_state(&s.loaded.project, &ctx)?;
-    apply_rollback(&mut desired, o, Some(number));
+    label_release(&mut desired, number);
 
     // What does not exist yet is created as `up` would (nothing running is touched).
-    let first_plan = plan(
-        &desired,
-        &before,
-        &PlanOptions {
-            remove_orphans: false,
-            force_recreate: false,
-            no_recreate: true,
-            services: o.services.clone(),
-        },
-    )?;
+    let first_plan = create_missing(&desired, &before, &o.services)?;
     let selected: Vec<String> = desired.services.iter().map(|d| d.name.clone()).collect();
     let exec = s.rt.block_on(execute(
         &s.engine,
@@ -703,17 +683,34 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The plan that creates what does not exist yet, as `up` would, and touches nothing that
+/// runs: a deploy rolls changed services itself.
+fn create_missing(
+    desired: &berth_deploy::Desired,
+    before: &berth_deploy::Actual,
+    services: &[String],
+) -> Result<berth_deploy::Plan, CliError> {
+    Ok(plan(
+        desired,
+        before,
+        &PlanOptions {
+            remove_orphans: false,
+            force_recreate: false,
+            no_recreate: true,
+            services: services.to_vec(),
+        },
+    )?)
+}
+
 /// For a rollback: the release's own specs (or at least its image ids) replace the desired
-/// ones, labelled with the new release number.
-fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options, release: Option<u64>) {
+/// ones (the release label is set once the new release has its number).
+fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options) {
     let Some((_, ids)) = &o.rollback else { return };
     for d in desired.services.iter_mut() {
-        if let Some(specs) = o.rollback_specs.get(&d.name) {
-            if specs.len() == d.containers.len() || !specs.is_empty() {
-                d.containers = specs.clone();
-                if let Some(h) = specs[0].labels.get(labels::CONFIG_HASH) {
-                    d.config_hash = h.clone();
-                }
+        if let Some(specs) = o.rollback_specs.get(&d.name).filter(|s| !s.is_empty()) {
+            d.containers = specs.clone();
+            if let Some(h) = specs[0].labels.get(labels::CONFIG_HASH) {
+                d.config_hash = h.clone();
             }
         }
         if let Some(id) = ids.get(&d.name) {
@@ -722,16 +719,22 @@ fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options, release: Opt
                 c.image = id.clone();
             }
         }
+        // Specs recorded by that release carry its number; they are this release's now.
         for c in d.containers.iter_mut() {
-            match release {
-                Some(n) => {
-                    c.labels.insert(labels::RELEASE.into(), format!("r{n}"));
-                }
-                None => {
-                    c.labels.remove(labels::RELEASE);
-                }
-            }
+            c.labels.remove(labels::RELEASE);
         }
+    }
+}
+
+/// Labels every container of the desired state with the release that creates it.
+fn label_release(desired: &mut berth_deploy::Desired, number: u64) {
+    for c in desired
+        .services
+        .iter_mut()
+        .flat_map(|d| d.containers.iter_mut())
+    {
+        c.labels
+            .insert(labels::RELEASE.into(), format!("r{number}"));
     }
 }
 
@@ -764,23 +767,28 @@ fn attach_routes(
     Ok(())
 }
 
+/// The rollout policy of every service whose policy is valid. `up` uses them to revert and to
+/// route what it started; a service whose `x-berth` a deploy would refuse is left alone here.
+fn valid_policies(s: &Session, desired: &berth_deploy::Desired) -> BTreeMap<String, Policy> {
+    desired
+        .services
+        .iter()
+        .filter_map(|d| {
+            let svc = &s.loaded.project.services[&d.name];
+            let spec = d.containers.first()?;
+            let p = berth_deploy::policy(&s.loaded.project, &d.name, svc, spec, d.health_deadline)
+                .ok()?;
+            Some((d.name.clone(), p))
+        })
+        .collect()
+}
+
 /// After `berth up`: routed services are pointed at their containers when the proxy runs
 /// (`up` recreates containers without a deploy's traffic moves; this keeps the proxy's sets in
 /// step), and a warning says how to start it when it does not.
 pub(crate) fn route_after_up(s: &Session, desired: &berth_deploy::Desired) -> Result<(), CliError> {
-    let mut policies = BTreeMap::new();
-    for d in &desired.services {
-        let svc = &s.loaded.project.services[&d.name];
-        if let Some(spec) = d.containers.first() {
-            if let Ok(p) =
-                berth_deploy::policy(&s.loaded.project, &d.name, svc, spec, d.health_deadline)
-            {
-                if matches!(p.kind, Kind::Routed(_)) {
-                    policies.insert(d.name.clone(), p);
-                }
-            }
-        }
-    }
+    let mut policies = valid_policies(s, desired);
+    policies.retain(|_, p| matches!(p.kind, Kind::Routed(_)));
     if policies.is_empty() {
         return Ok(());
     }
@@ -807,7 +815,7 @@ fn recover(
 ) -> Result<(), CliError> {
     let entries = store
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
         .journal(project, number)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let j = read_journal(&entries);
@@ -824,7 +832,7 @@ fn recover(
     let journal = |step: serde_json::Value| {
         let _ = store
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .journal_append(project, number, &step);
     };
     let d = Deployer {
@@ -856,7 +864,7 @@ fn recover(
     };
     store
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(PoisonError::into_inner)
         .finish_release(project, number, outcome)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(())
@@ -919,17 +927,7 @@ pub(crate) fn converge_interrupted(s: &Session) -> Result<(), CliError> {
         ..Default::default()
     };
     let first = desired_state(&s.loaded.project, &ctx)?;
-    let mut policies = BTreeMap::new();
-    for d in &first.services {
-        let svc = &s.loaded.project.services[&d.name];
-        if let Some(spec) = d.containers.first() {
-            if let Ok(p) =
-                berth_deploy::policy(&s.loaded.project, &d.name, svc, spec, d.health_deadline)
-            {
-                policies.insert(d.name.clone(), p);
-            }
-        }
-    }
+    let policies = valid_policies(s, &first);
     let traffic = Traffic::new(AdminClient::new(super::proxy::admin_socket(None)));
     let routed = policies.values().any(|p| matches!(p.kind, Kind::Routed(_)))
         && s.rt.block_on(traffic.check()).is_ok();

@@ -34,6 +34,38 @@ pub async fn backend(body: &'static str) -> SocketAddr {
 /// A `berth proxy run` process, killed on drop if still running.
 pub struct ProxyProcess(pub Child);
 
+impl ProxyProcess {
+    /// Starts `berth proxy --admin-socket SOCKET run --listen LISTEN --access-log off
+    /// --state-file STATE EXTRA…`, its output discarded. The caller waits for it to answer.
+    pub fn spawn(
+        socket: &std::path::Path,
+        listen: SocketAddr,
+        state: &std::path::Path,
+        extra: &[&str],
+    ) -> ProxyProcess {
+        ProxyProcess(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
+                .arg("proxy")
+                .arg("--admin-socket")
+                .arg(socket)
+                .args([
+                    "run",
+                    "--listen",
+                    &listen.to_string(),
+                    "--access-log",
+                    "off",
+                ])
+                .arg("--state-file")
+                .arg(state)
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();

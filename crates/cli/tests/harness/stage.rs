@@ -6,7 +6,6 @@ use super::proxy::ProxyProcess;
 use super::{free_port, Berth, Outcome, ProjectGuard};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 pub struct Stage {
@@ -28,23 +27,11 @@ impl Stage {
         let state = dir.path().join("state");
         let port = free_port();
         let proxy_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let proxy = ProxyProcess(
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
-                .args(["proxy", "--admin-socket"])
-                .arg(&socket)
-                .args([
-                    "run",
-                    "--listen",
-                    &proxy_addr.to_string(),
-                    "--access-log",
-                    "off",
-                ])
-                .arg("--state-file")
-                .arg(dir.path().join("proxy-state.json"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let proxy = ProxyProcess::spawn(
+            &socket,
+            proxy_addr,
+            &dir.path().join("proxy-state.json"),
+            &[],
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         while !socket.exists() {
