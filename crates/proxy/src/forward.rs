@@ -4,6 +4,7 @@ use crate::access_log::{AccessLogger, Entry};
 use crate::body::{full, BoxError, Guarded, ProxyBody};
 use crate::config::ProxyConfig;
 use crate::error_page;
+use crate::h1_client::{self, Exchange};
 use crate::load_balancer;
 use crate::metrics::{ErrorLabels, Metrics, StatusClass};
 use crate::request_id::RequestIds;
@@ -53,6 +54,8 @@ pub struct Forwarder {
     log: AccessLogger,
     ids: RequestIds,
     max_body: u64,
+    /// The longest answer head accepted from a target.
+    max_head: usize,
     response_timeout: std::time::Duration,
     connect_timeout: std::time::Duration,
     challenges: Option<Arc<dyn ChallengeResponder>>,
@@ -80,6 +83,7 @@ impl Forwarder {
             log,
             ids: RequestIds::new(),
             max_body: config.max_body,
+            max_head: config.max_header_bytes,
             response_timeout: config.timeouts.response,
             connect_timeout: config.timeouts.connect,
             challenges,
@@ -278,6 +282,14 @@ impl Forwarder {
                 | hyper::Method::OPTIONS
                 | hyper::Method::TRACE
         );
+        // Encoded once: the head is the same for every target a retry may pick.
+        let lean_head = replayable.then(|| {
+            h1_client::encode_head(
+                &parts,
+                host,
+                &Forwarding::new(&parts.headers, host, request_id, conn),
+            )
+        });
         let mut body = Some(body);
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
@@ -301,41 +313,66 @@ impl Forwarder {
                 break;
             };
             let target = target.clone();
-            let upstream_body: ProxyBody = match body.take() {
-                Some(b) if !replayable => Limited::new(b, self.max_body as usize)
-                    .map_err(BoxError::from)
-                    .boxed_unsync(),
-                _ => crate::body::empty(),
-            };
-            let upstream_req = match build_upstream_request(
-                &parts,
-                &target,
-                host,
-                request_id,
-                conn,
-                upstream_body,
-            ) {
-                Ok(r) => r,
-                Err(reason) => return (error_page::bad_request(&reason), route, None),
-            };
             let guard = target.begin();
-            let sent =
-                tokio::time::timeout(self.response_timeout, self.send_upstream(upstream_req)).await;
+            let sent = match &lean_head {
+                // Requests without a body: berth's own client, on this thread's pool.
+                Some(head) => {
+                    let exchange = Exchange {
+                        addr: target.addr,
+                        head_request: parts.method == hyper::Method::HEAD,
+                        connect_timeout: self.connect_timeout,
+                        idle_timeout: self.timeouts.upstream_idle,
+                        max_head: self.max_head,
+                    };
+                    tokio::time::timeout(
+                        self.response_timeout,
+                        h1_client::send(head.clone(), exchange),
+                    )
+                    .await
+                    .map(|sent| {
+                        sent.map(|response| {
+                            response.map(|body| Guarded::new(body, guard).boxed_unsync())
+                        })
+                    })
+                }
+                // Requests with a body: hyper's client sends it while it reads the answer.
+                None => {
+                    let upstream_body: ProxyBody = match body.take() {
+                        Some(b) => Limited::new(b, self.max_body as usize)
+                            .map_err(BoxError::from)
+                            .boxed_unsync(),
+                        None => crate::body::empty(),
+                    };
+                    let upstream_req = match build_upstream_request(
+                        &parts,
+                        &target,
+                        host,
+                        request_id,
+                        conn,
+                        upstream_body,
+                    ) {
+                        Ok(r) => r,
+                        Err(reason) => return (error_page::bad_request(&reason), route, None),
+                    };
+                    tokio::time::timeout(self.response_timeout, self.send_upstream(upstream_req))
+                        .await
+                        .map(|sent| {
+                            sent.map(|response| {
+                                let (mut parts, incoming) = response.into_parts();
+                                strip_hop_headers(&mut parts.headers);
+                                let body = Guarded::new(incoming, guard)
+                                    .map_err(BoxError::from)
+                                    .boxed_unsync();
+                                Response::from_parts(parts, body)
+                            })
+                        })
+                }
+            };
             match sent {
                 Ok(Ok(response)) => {
-                    let (mut parts, incoming) = response.into_parts();
-                    strip_hop_headers(&mut parts.headers);
-                    let body = Guarded::new(incoming, guard)
-                        .map_err(BoxError::from)
-                        .boxed_unsync();
-                    return (
-                        Response::from_parts(parts, body),
-                        route,
-                        Some(target.clone()),
-                    );
+                    return (response, route, Some(target.clone()));
                 }
                 Ok(Err(UpstreamError::Connect(e))) => {
-                    drop(guard);
                     self.passive_failure(&service, &target, "connect");
                     last_error = format!("target {} refused the connection: {e}", target.authority);
                     if !replayable {
@@ -461,25 +498,57 @@ fn build_upstream_request(
     Ok(upstream)
 }
 
-/// X-Forwarded-For (the client appended), -Proto, -Host and X-Request-Id, for requests and
-/// upgrades alike.
+/// The forwarding headers' values: X-Forwarded-For (the client appended), -Proto, -Host
+/// and X-Request-Id, for requests and upgrades alike.
+pub(crate) struct Forwarding<'a> {
+    pub forwarded_for: String,
+    pub proto: &'static str,
+    pub host: &'a str,
+    pub request_id: &'a HeaderValue,
+}
+
+impl<'a> Forwarding<'a> {
+    pub fn new(
+        headers: &HeaderMap,
+        host: &'a str,
+        request_id: &'a HeaderValue,
+        conn: ConnInfo,
+    ) -> Forwarding<'a> {
+        let client_ip = conn.peer.ip();
+        let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(previous) => format!("{previous}, {client_ip}"),
+            None => client_ip.to_string(),
+        };
+        Forwarding {
+            forwarded_for,
+            proto: if conn.tls { "https" } else { "http" },
+            host,
+            request_id,
+        }
+    }
+
+    /// Whether `name` is one of the headers these values replace.
+    pub fn replaces(name: &HeaderName) -> bool {
+        name == X_FORWARDED_FOR
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST
+            || name == X_REQUEST_ID
+    }
+}
+
 pub(crate) fn set_forwarding_headers(
     headers: &mut HeaderMap,
     host: &str,
     request_id: &HeaderValue,
     conn: ConnInfo,
 ) {
-    let client_ip = conn.peer.ip().to_string();
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) => format!("{previous}, {client_ip}"),
-        None => client_ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    let forwarding = Forwarding::new(headers, host, request_id, conn);
+    if let Ok(value) = HeaderValue::from_str(&forwarding.forwarded_for) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     headers.insert(
         &X_FORWARDED_PROTO,
-        HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+        HeaderValue::from_static(forwarding.proto),
     );
     if let Ok(value) = HeaderValue::from_str(host) {
         headers.insert(&X_FORWARDED_HOST, value);

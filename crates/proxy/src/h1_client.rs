@@ -1,0 +1,353 @@
+//! The client for requests without a body: one HTTP/1.1 exchange on a pooled connection,
+//! driven by the client connection's own task.
+//!
+//! Most requests a proxy sees (GET, HEAD, DELETE…) carry no body. For them berth writes
+//! the request head it encoded (`encode_head`) in one system call, reads the answer head
+//! with httparse, and returns the answer with a body that reads the rest from the same
+//! connection (`ResponseBody`). There is no connection task, no channel between tasks
+//! and no lock: hyper's pooled client, which requests with a body still use (it reads
+//! the answer while it sends the body), costs about twice the CPU per request in a
+//! profile under load. A pooled connection that fails before any byte of an answer
+//! arrived (the target closed it while it was idle) is replaced by a fresh one once,
+//! which is safe because such a request was never read by the target.
+
+use crate::forward::Forwarding;
+use crate::pool::{self, Conn};
+use crate::response_body::{Framing, ResponseBody};
+use crate::upstream::UpstreamError;
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
+use hyper::http::request::Parts;
+use hyper::{Response, StatusCode, Version};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// More header lines than this in one answer are refused (nginx's limit is its buffer).
+const MAX_HEADERS: usize = 128;
+
+/// The request head as the target receives it: HTTP/1.1 with the origin-form target,
+/// the client's headers without hop-by-hop ones, Host (from the URI for HTTP/2 clients)
+/// and the forwarding headers.
+pub fn encode_head(parts: &Parts, host: &str, forwarding: &Forwarding<'_>) -> Bytes {
+    let headers = &parts.headers;
+    let mut buf = BytesMut::with_capacity(256 + 48 * headers.len());
+    buf.put_slice(parts.method.as_str().as_bytes());
+    buf.put_u8(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    buf.put_slice(target.as_bytes());
+    buf.put_slice(b" HTTP/1.1\r\n");
+    // Headers the client's Connection header names are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    let mut has_host = false;
+    let mut cookies = 0;
+    for (name, value) in headers {
+        if is_hop_header(name) || Forwarding::replaces(name) || named.contains(name) {
+            continue;
+        }
+        if name == COOKIE && parts.version == Version::HTTP_2 {
+            // HTTP/2 may split cookies over several fields; HTTP/1.1 wants one.
+            cookies += 1;
+            continue;
+        }
+        has_host |= name == HOST;
+        put_header(&mut buf, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if cookies > 0 {
+        let mut joined = Vec::new();
+        for (i, value) in headers.get_all(COOKIE).iter().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b"; ");
+            }
+            joined.extend_from_slice(value.as_bytes());
+        }
+        put_header(&mut buf, b"cookie", &joined);
+    }
+    if !has_host {
+        let authority = parts.uri.authority().map_or(host, |a| a.as_str());
+        put_header(&mut buf, b"host", authority.as_bytes());
+    }
+    put_header(
+        &mut buf,
+        b"x-forwarded-for",
+        forwarding.forwarded_for.as_bytes(),
+    );
+    put_header(&mut buf, b"x-forwarded-proto", forwarding.proto.as_bytes());
+    put_header(&mut buf, b"x-forwarded-host", forwarding.host.as_bytes());
+    put_header(&mut buf, b"x-request-id", forwarding.request_id.as_bytes());
+    buf.put_slice(b"\r\n");
+    buf.freeze()
+}
+
+fn put_header(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
+    buf.put_slice(name);
+    buf.put_slice(b": ");
+    buf.put_slice(value);
+    buf.put_slice(b"\r\n");
+}
+
+/// What one exchange needs besides the request head.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    pub addr: SocketAddr,
+    /// A HEAD request: the answer has no body whatever its headers say.
+    pub head_request: bool,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// The longest answer head accepted.
+    pub max_head: usize,
+}
+
+/// Sends `head` to the target and returns its answer; the body streams from the
+/// connection. Hop-by-hop headers are already removed from the answer.
+pub async fn send(head: Bytes, ex: Exchange) -> Result<Response<ResponseBody>, UpstreamError> {
+    if let Some(conn) = pool::checkout(ex.addr) {
+        match exchange(conn, &head, &ex).await {
+            Ok(response) => return Ok(response),
+            // Nothing of an answer came back: the target closed the idle connection
+            // before it read the request, so a fresh connection may carry it.
+            Err(Failure::BeforeAnswer(_)) => {}
+            Err(Failure::Answer(e)) => return Err(UpstreamError::Other(e)),
+        }
+    }
+    let conn = connect(&ex).await?;
+    exchange(conn, &head, &ex).await.map_err(|f| match f {
+        Failure::BeforeAnswer(e) | Failure::Answer(e) => UpstreamError::Other(e),
+    })
+}
+
+async fn connect(ex: &Exchange) -> Result<Conn, UpstreamError> {
+    let stream = match tokio::time::timeout(ex.connect_timeout, TcpStream::connect(ex.addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
+        Err(_) => {
+            return Err(UpstreamError::Connect(format!(
+                "no connection within {} ms",
+                ex.connect_timeout.as_millis()
+            )))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(Conn {
+        stream,
+        buf: BytesMut::new(),
+    })
+}
+
+enum Failure {
+    /// The connection failed before any byte of an answer arrived.
+    BeforeAnswer(String),
+    /// The target answered, but not with a valid HTTP/1.1 answer, or broke off inside it.
+    Answer(String),
+}
+
+async fn exchange(
+    mut conn: Conn,
+    head: &[u8],
+    ex: &Exchange,
+) -> Result<Response<ResponseBody>, Failure> {
+    conn.stream
+        .write_all(head)
+        .await
+        .map_err(|e| Failure::BeforeAnswer(format!("cannot send the request: {e}")))?;
+    conn.buf.clear();
+    loop {
+        conn.buf.reserve(8192);
+        let n = conn.stream.read_buf(&mut conn.buf).await.map_err(|e| {
+            if conn.buf.is_empty() {
+                Failure::BeforeAnswer(format!("connection failed before an answer: {e}"))
+            } else {
+                Failure::Answer(format!("connection failed inside the answer head: {e}"))
+            }
+        })?;
+        if n == 0 {
+            return Err(if conn.buf.is_empty() {
+                Failure::BeforeAnswer("the target closed the connection without answering".into())
+            } else {
+                Failure::Answer("the target closed the connection inside the answer head".into())
+            });
+        }
+        match parse_head(&mut conn.buf, ex)? {
+            Some(head) => {
+                let body =
+                    ResponseBody::new(conn, head.framing, ex.addr, head.reusable, ex.idle_timeout);
+                let mut response = Response::new(body);
+                *response.status_mut() = head.status;
+                *response.version_mut() = Version::HTTP_11;
+                *response.headers_mut() = head.headers;
+                return Ok(response);
+            }
+            None if conn.buf.len() > ex.max_head => {
+                return Err(Failure::Answer(format!(
+                    "the answer head is larger than {} bytes",
+                    ex.max_head
+                )))
+            }
+            None => continue,
+        }
+    }
+}
+
+/// An answer head, hop-by-hop headers removed.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+    framing: Framing,
+    /// The connection may carry another request after this answer.
+    reusable: bool,
+}
+
+/// Parses the answer head at the start of `conn.buf` once it is complete, skipping
+/// interim (1xx) answers. What follows the head stays in `buf`: the start of the body.
+fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let len = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => {
+                return Err(Failure::Answer(format!(
+                    "the target's answer is not HTTP/1.1: {e}"
+                )))
+            }
+        };
+        let code = parsed.code.unwrap_or(502);
+        let status = StatusCode::from_u16(code)
+            .map_err(|_| Failure::Answer(format!("the target answered status {code}")))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(Failure::Answer(
+                "the target switched protocols for a request that asked for no upgrade".into(),
+            ));
+        }
+        if status.is_informational() {
+            // 100 Continue or 103 Early Hints before the real answer: not passed on.
+            let _ = buf.split_to(len);
+            continue;
+        }
+        let http10 = parsed.version == Some(0);
+
+        // First pass over the raw lines: framing and what Connection names.
+        let base = buf.as_ptr() as usize;
+        let mut lines = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+        let count = parsed.headers.len();
+        let mut length: Option<u64> = None;
+        let mut chunked = false;
+        let mut close = http10;
+        let mut keep_alive = false;
+        let mut connection_names: Vec<&[u8]> = Vec::new();
+        for (line, h) in lines.iter_mut().zip(parsed.headers.iter()) {
+            let name_at = h.name.as_ptr() as usize - base;
+            let value_at = h.value.as_ptr() as usize - base;
+            *line = (
+                name_at,
+                name_at + h.name.len(),
+                value_at,
+                value_at + h.value.len(),
+            );
+            if h.name.eq_ignore_ascii_case("content-length") {
+                let value = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        Failure::Answer("the target sent an invalid Content-Length".into())
+                    })?;
+                if length.is_some_and(|l| l != value) {
+                    return Err(Failure::Answer(
+                        "the target sent two different Content-Length headers".into(),
+                    ));
+                }
+                length = Some(value);
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                // Only a final `chunked` frames the body; anything else reads until close.
+                chunked = h
+                    .value
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                if !chunked {
+                    close = true;
+                }
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else if !token.is_empty() {
+                        connection_names.push(token);
+                    }
+                }
+            }
+        }
+        if http10 && keep_alive {
+            close = false;
+        }
+        let connection_names: Vec<HeaderName> = connection_names
+            .into_iter()
+            .filter_map(|n| HeaderName::from_bytes(n).ok())
+            .collect();
+        let framing = if ex.head_request
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            Framing::Empty
+        } else if chunked {
+            // Transfer-Encoding wins over Content-Length (RFC 9112 6.3); a target that
+            // sends both is not trusted with another request on this connection.
+            if length.is_some() {
+                close = true;
+            }
+            Framing::Chunked
+        } else if let Some(length) = length {
+            Framing::Length(length)
+        } else {
+            Framing::UntilClose
+        };
+
+        let head = buf.split_to(len).freeze();
+        let mut map = HeaderMap::with_capacity(count);
+        for &(ns, ne, vs, ve) in &lines[..count] {
+            let Ok(name) = HeaderName::from_bytes(&head[ns..ne]) else {
+                return Err(Failure::Answer(
+                    "the target sent an invalid header name".into(),
+                ));
+            };
+            if is_hop_header(&name) || connection_names.contains(&name) {
+                continue;
+            }
+            let Ok(value) = HeaderValue::from_maybe_shared(head.slice(vs..ve)) else {
+                return Err(Failure::Answer(format!(
+                    "the target sent an invalid value for {name}"
+                )));
+            };
+            map.append(name, value);
+        }
+        return Ok(Some(Head {
+            status,
+            headers: map,
+            framing,
+            reusable: !close,
+        }));
+    }
+}
+
+/// The headers that describe one hop (RFC 9110 7.6.1), which the client's side sets itself.
+fn is_hop_header(name: &HeaderName) -> bool {
+    use hyper::header::{CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+    name == CONNECTION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
