@@ -38,6 +38,47 @@ type Served = (
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The peer's address as text, formatted once per connection for X-Forwarded-For.
+    pub ip: IpText,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        ConnInfo {
+            peer,
+            tls,
+            ip: IpText::new(peer.ip()),
+        }
+    }
+}
+
+/// An IP address as text, kept inline so that `ConnInfo` stays `Copy`.
+#[derive(Clone, Copy)]
+pub struct IpText {
+    bytes: [u8; 45],
+    len: u8,
+}
+
+impl IpText {
+    fn new(ip: std::net::IpAddr) -> IpText {
+        use std::io::Write;
+        let mut bytes = [0u8; 45];
+        let mut rest = &mut bytes[..];
+        // The longest IPv6 text (with an embedded IPv4 address) is 45 characters.
+        let _ = write!(rest, "{ip}");
+        let len = (45 - rest.len()) as u8;
+        IpText { bytes, len }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for IpText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Answers for `/.well-known/acme-challenge/` on plain HTTP, so ACME http-01 works without
@@ -164,7 +205,7 @@ impl Forwarder {
                     .map(|d| d.as_secs_f64())
                     .unwrap_or_default(),
                 request_id: request_id.to_str().unwrap_or_default(),
-                client: conn.peer.ip().to_string(),
+                client: conn.ip.as_str().to_string(),
                 method: method.as_str(),
                 host: &host,
                 path: &path,
@@ -225,9 +266,9 @@ impl Forwarder {
         if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
             return (error_page::too_large(self.max_body), route, None);
         }
-        let inflight = service.metrics.inflight.clone();
+        let inflight = &service.metrics.inflight;
         inflight.inc();
-        let _inflight = scopeguard(move || {
+        let _inflight = scopeguard(|| {
             inflight.dec();
         });
 
@@ -248,7 +289,9 @@ impl Forwarder {
             }
             return (response, route, Some(target.clone()));
         }
-        self.forward(req, &service, host, request_id, conn).await
+        let (response, target) = self.forward(req, &service, host, request_id, conn).await;
+        drop(_inflight);
+        (response, Some(service), target)
     }
 
     /// The route's service in the current router snapshot, when it is not `seen`.
@@ -260,17 +303,16 @@ impl Forwarder {
             .cloned()
     }
 
+    /// Returns the response and the target that served it.
     async fn forward(
         &self,
         req: Request<Incoming>,
-        service: &Arc<Service>,
+        original: &Arc<Service>,
         host: &str,
         request_id: &HeaderValue,
         conn: ConnInfo,
-    ) -> Served {
-        let mut service = service.clone();
-        let mut refreshed = false;
-        let route = Some(service.clone());
+    ) -> (Response<ProxyBody>, Option<Arc<Target>>) {
+        let mut refreshed: Option<Arc<Service>> = None;
         let (parts, body) = req.into_parts();
         // A request without a body can be sent again to another target when the first
         // refuses the connection: nothing reached it, so nothing runs twice.
@@ -287,28 +329,27 @@ impl Forwarder {
             h1_client::encode_head(
                 &parts,
                 host,
-                &Forwarding::new(&parts.headers, host, request_id, conn),
+                &Forwarding::new(&parts.headers, host, request_id, &conn),
             )
         });
         let mut body = Some(body);
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            let Some(target) = load_balancer::pick_excluding(&service, excluded.as_ref()) else {
+            let service = refreshed.as_ref().unwrap_or(original);
+            let Some(target) = load_balancer::pick_excluding(service, excluded.as_ref()) else {
                 if last_error.is_empty() {
                     // A request that loaded the router snapshot just before a deploy's swap
                     // can find only draining targets in it; the current snapshot has the new
                     // set, so look once more there before answering 503.
-                    if !refreshed {
-                        refreshed = true;
-                        if let Some(current) =
-                            self.current_service(host, parts.uri.path(), &service)
+                    if refreshed.is_none() {
+                        if let Some(current) = self.current_service(host, parts.uri.path(), service)
                         {
-                            service = current;
+                            refreshed = Some(current);
                             continue;
                         }
                     }
-                    return (error_page::no_target(&service.spec.name), route, None);
+                    return (error_page::no_target(&service.spec.name), None);
                 }
                 break;
             };
@@ -352,7 +393,7 @@ impl Forwarder {
                         upstream_body,
                     ) {
                         Ok(r) => r,
-                        Err(reason) => return (error_page::bad_request(&reason), route, None),
+                        Err(reason) => return (error_page::bad_request(&reason), None),
                     };
                     tokio::time::timeout(self.response_timeout, self.send_upstream(upstream_req))
                         .await
@@ -369,18 +410,12 @@ impl Forwarder {
                 }
             };
             match sent {
-                Ok(Ok(response)) => {
-                    return (response, route, Some(target.clone()));
-                }
+                Ok(Ok(response)) => return (response, Some(target)),
                 Ok(Err(UpstreamError::Connect(e))) => {
-                    self.passive_failure(&service, &target, "connect");
+                    self.passive_failure(service, &target, "connect");
                     last_error = format!("target {} refused the connection: {e}", target.authority);
                     if !replayable {
-                        return (
-                            error_page::bad_gateway(&last_error),
-                            route,
-                            Some(target.clone()),
-                        );
+                        return (error_page::bad_gateway(&last_error), Some(target));
                     }
                     excluded = Some(target);
                 }
@@ -390,11 +425,11 @@ impl Forwarder {
                     } else {
                         error_page::bad_request(&format!("the request body could not be read: {e}"))
                     };
-                    return (response, route, Some(target.clone()));
+                    return (response, Some(target));
                 }
                 Ok(Err(UpstreamError::Other(e))) => {
                     target.record_failure();
-                    self.count_error(&service, &target, "other");
+                    self.count_error(service, &target, "other");
                     // A connection that broke before any answer (a target killed with
                     // requests on its keep-alive connections) is retried elsewhere when the
                     // request is idempotent and has no body, as nginx's
@@ -409,26 +444,24 @@ impl Forwarder {
                             "target {} failed the request: {e}",
                             target.authority
                         )),
-                        route,
-                        Some(target.clone()),
+                        Some(target),
                     );
                 }
                 Err(_) => {
                     target.record_failure();
-                    self.count_error(&service, &target, "timeout");
+                    self.count_error(service, &target, "timeout");
                     return (
                         error_page::gateway_timeout(&format!(
                             "target {} did not answer within {} s",
                             target.authority,
                             self.response_timeout.as_secs()
                         )),
-                        route,
-                        Some(target.clone()),
+                        Some(target),
                     );
                 }
             }
         }
-        (error_page::bad_gateway(&last_error), route, None)
+        (error_page::bad_gateway(&last_error), None)
     }
 
     /// A refused connection takes the target out of rotation at once; the health checker
@@ -501,7 +534,7 @@ fn build_upstream_request(
 /// The forwarding headers' values: X-Forwarded-For (the client appended), -Proto, -Host
 /// and X-Request-Id, for requests and upgrades alike.
 pub(crate) struct Forwarding<'a> {
-    pub forwarded_for: String,
+    pub forwarded_for: std::borrow::Cow<'a, str>,
     pub proto: &'static str,
     pub host: &'a str,
     pub request_id: &'a HeaderValue,
@@ -512,12 +545,12 @@ impl<'a> Forwarding<'a> {
         headers: &HeaderMap,
         host: &'a str,
         request_id: &'a HeaderValue,
-        conn: ConnInfo,
+        conn: &'a ConnInfo,
     ) -> Forwarding<'a> {
-        let client_ip = conn.peer.ip();
+        let client_ip = conn.ip.as_str();
         let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(previous) => format!("{previous}, {client_ip}"),
-            None => client_ip.to_string(),
+            Some(previous) => format!("{previous}, {client_ip}").into(),
+            None => client_ip.into(),
         };
         Forwarding {
             forwarded_for,
@@ -542,7 +575,7 @@ pub(crate) fn set_forwarding_headers(
     request_id: &HeaderValue,
     conn: ConnInfo,
 ) {
-    let forwarding = Forwarding::new(headers, host, request_id, conn);
+    let forwarding = Forwarding::new(headers, host, request_id, &conn);
     if let Ok(value) = HeaderValue::from_str(&forwarding.forwarded_for) {
         headers.insert(&X_FORWARDED_FOR, value);
     }

@@ -473,10 +473,7 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
             let open = ConnGuard::new(conns.clone());
             tokio::spawn(async move {
                 let _open = open;
-                let info = ConnInfo {
-                    peer,
-                    tls: tls.is_some(),
-                };
+                let info = ConnInfo::new(peer, tls.is_some());
                 let is_h2 = Arc::new(AtomicBool::new(false));
                 let seen_h2 = is_h2.clone();
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

@@ -40,13 +40,10 @@ impl Pebble {
         fs::write(dir.path().join("cert.pem"), cert_pem).expect("write pebble cert");
         fs::write(dir.path().join("key.pem"), key_pem).expect("write pebble key");
 
-        let acme_port = free_port();
-        let management_port = free_port();
-        let dns_port = free_port();
-        let challtestsrv_management_port = free_port();
         // Pebble needs a tls-alpn-01 port in its config; nothing listens there because the
         // proxy only does http-01.
-        let unused_tls_port = free_port();
+        let [acme_port, management_port, dns_port, challtestsrv_management_port, unused_tls_port] =
+            free_ports();
 
         let config = serde_json::json!({
             "pebble": {
@@ -210,6 +207,16 @@ impl Drop for Pebble {
 
 /// A port that was free a moment ago. The small race with other processes is acceptable
 /// for tests; pebble takes its ports from a config file, so they must be chosen up front.
+/// `N` distinct free ports. The listeners are held until all are chosen: ports picked one
+/// after another can repeat (a CI run once gave pebble the same port for its ACME and
+/// management listeners).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
