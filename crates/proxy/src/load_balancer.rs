@@ -33,7 +33,7 @@ pub fn pick_excluding<'a>(
     if total == 0 {
         return None;
     }
-    // One sequence for the route across threads (not striped): consecutive requests,
+    // One sequence for the route across threads: consecutive requests,
     // whichever thread serves them, land exactly in proportion to the weights.
     let n = service.control.counter.fetch_add(1, Ordering::Relaxed);
     let mut point = n.wrapping_mul(STRIDE) % total;
