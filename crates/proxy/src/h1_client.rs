@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// More header lines than this in one answer are refused (nginx's limit is its buffer).
-const MAX_HEADERS: usize = 128;
+/// More header lines than this in one answer are refused, as hyper's client does.
+const MAX_HEADERS: usize = 100;
 
 /// The request head as the target receives it: HTTP/1.1 with the origin-form target,
 /// the client's headers without hop-by-hop ones, Host (from the URI for HTTP/2 clients)
@@ -236,22 +236,24 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
 
         // First pass over the raw lines: framing and what Connection names.
         let base = buf.as_ptr() as usize;
-        let mut lines = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
         let count = parsed.headers.len();
+        // Offsets of each name and value, for slicing them out of the head once it is split
+        // off the buffer (the parsed lines borrow the buffer until then).
+        let mut lines: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(count);
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut close = http10;
         let mut keep_alive = false;
         let mut connection_names: Vec<&[u8]> = Vec::new();
-        for (line, h) in lines.iter_mut().zip(parsed.headers.iter()) {
+        for h in parsed.headers.iter() {
             let name_at = h.name.as_ptr() as usize - base;
             let value_at = h.value.as_ptr() as usize - base;
-            *line = (
+            lines.push((
                 name_at,
                 name_at + h.name.len(),
                 value_at,
                 value_at + h.value.len(),
-            );
+            ));
             if h.name.eq_ignore_ascii_case("content-length") {
                 let value = std::str::from_utf8(h.value)
                     .ok()
@@ -315,7 +317,7 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
 
         let head = buf.split_to(len).freeze();
         let mut map = HeaderMap::with_capacity(count);
-        for &(ns, ne, vs, ve) in &lines[..count] {
+        for &(ns, ne, vs, ve) in &lines {
             let Ok(name) = HeaderName::from_bytes(&head[ns..ne]) else {
                 return Err(Failure::Answer(
                     "the target sent an invalid header name".into(),
