@@ -152,7 +152,28 @@ impl Forwarder {
         })
     }
 
+    /// A request from hyper's server (HTTP/2, and HTTP/1.1 requests with a body or an
+    /// upgrade).
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        self.handle_request(req.map(Some), conn).await
+    }
+
+    /// A request without a body from berth's own HTTP/1.1 server (`h1_server`).
+    pub async fn handle_bodyless(
+        &self,
+        parts: hyper::http::request::Parts,
+        conn: ConnInfo,
+    ) -> Response<ProxyBody> {
+        self.handle_request(Request::from_parts(parts, None), conn)
+            .await
+    }
+
+    /// Every request, whichever server read it; `None` is a request known to have no body.
+    async fn handle_request(
+        &self,
+        req: Request<Option<Incoming>>,
+        conn: ConnInfo,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let request_id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if !v.is_empty() && v.len() <= 200 => v.clone(),
@@ -222,7 +243,7 @@ impl Forwarder {
     /// Returns the response and, for metrics and the log, the route and target that served it.
     async fn dispatch(
         &self,
-        req: Request<Incoming>,
+        req: Request<Option<Incoming>>,
         host: &str,
         request_id: &HeaderValue,
         conn: ConnInfo,
@@ -272,6 +293,17 @@ impl Forwarder {
             inflight.dec();
         });
 
+        // Only hyper's server hands over upgrades (berth's own takes requests without one),
+        // so an upgrade always has hyper's body, which carries the upgraded connection.
+        let req = match req.into_parts() {
+            (parts, Some(body)) => Request::from_parts(parts, body),
+            (parts, None) => {
+                let req = Request::from_parts(parts, None);
+                let (response, target) = self.forward(req, &service, host, request_id, conn).await;
+                drop(_inflight);
+                return (response, Some(service), target);
+            }
+        };
         if tunnel::is_upgrade(&req) {
             // As in `forward`: a snapshot taken just before a swap may hold only draining
             // targets; the current one is asked once more.
@@ -289,7 +321,9 @@ impl Forwarder {
             }
             return (response, route, Some(target.clone()));
         }
-        let (response, target) = self.forward(req, &service, host, request_id, conn).await;
+        let (response, target) = self
+            .forward(req.map(Some), &service, host, request_id, conn)
+            .await;
         drop(_inflight);
         (response, Some(service), target)
     }
@@ -306,7 +340,7 @@ impl Forwarder {
     /// Returns the response and the target that served it.
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        req: Request<Option<Incoming>>,
         original: &Arc<Service>,
         host: &str,
         request_id: &HeaderValue,
@@ -316,7 +350,7 @@ impl Forwarder {
         let (parts, body) = req.into_parts();
         // A request without a body can be sent again to another target when the first
         // refuses the connection: nothing reached it, so nothing runs twice.
-        let replayable = body.is_end_stream();
+        let replayable = body.as_ref().is_none_or(Body::is_end_stream);
         let idempotent = matches!(
             parts.method,
             hyper::Method::GET
@@ -332,7 +366,7 @@ impl Forwarder {
                 &Forwarding::new(&parts.headers, host, request_id, &conn),
             )
         });
-        let mut body = Some(body);
+        let mut body = body;
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
         for _attempt in 0..3 {
@@ -616,7 +650,7 @@ pub fn strip_hop_headers(headers: &mut HeaderMap) {
 }
 
 /// The host a request is for: the Host header, or the URI's authority (HTTP/2).
-pub fn request_host(req: &Request<Incoming>) -> Option<String> {
+pub fn request_host<B>(req: &Request<B>) -> Option<String> {
     req.headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -8,6 +8,7 @@ use crate::config::ProxyConfig;
 use crate::control::{Control, HealthHints};
 use crate::forward::{ChallengeResponder, ConnInfo, Forwarder};
 use crate::framing_guard::FramingGuard;
+use crate::h1_server;
 use crate::handover::{self, Offer, SocketKind};
 use crate::listener;
 use crate::metrics::Metrics;
@@ -474,6 +475,7 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
             tokio::spawn(async move {
                 let _open = open;
                 let info = ConnInfo::new(peer, tls.is_some());
+                let fast = forwarder.clone();
                 let is_h2 = Arc::new(AtomicBool::new(false));
                 let seen_h2 = is_h2.clone();
                 let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -483,15 +485,27 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
                     let forwarder = forwarder.clone();
                     async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
                 });
+                let settings = || h1_server::Settings {
+                    idle_timeout: header_timeout,
+                    max_head,
+                };
+                // HTTP/1.1 connections start on berth's own server (requests without a body)
+                // and move to hyper at the first request it does not take; HTTP/2 (by
+                // preface or ALPN) goes to hyper at once.
                 match tls {
                     None => {
-                        let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
-                        serve_conn!(
-                            builder.serve_connection_with_upgrades(io, service),
-                            stop,
-                            force,
-                            is_h2
-                        );
+                        let guard = FramingGuard::new(stream, max_head, header_timeout);
+                        let served =
+                            h1_server::serve(guard, fast, info, settings(), force.clone()).await;
+                        if let h1_server::Outcome::Handoff { io, buffered } = served {
+                            let io = TokioIo::new(h1_server::Rewind::new(io, buffered));
+                            serve_conn!(
+                                builder.serve_connection_with_upgrades(io, service),
+                                stop,
+                                force,
+                                is_h2
+                            );
+                        }
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =
@@ -500,7 +514,21 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
                         else {
                             return;
                         };
-                        let io = TokioIo::new(FramingGuard::new(stream, max_head, header_timeout));
+                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                        let mut guard = FramingGuard::new(stream, max_head, header_timeout);
+                        let mut buffered = bytes::BytesMut::new();
+                        if !h2 {
+                            match h1_server::serve(guard, fast, info, settings(), force.clone())
+                                .await
+                            {
+                                h1_server::Outcome::Closed => return,
+                                h1_server::Outcome::Handoff { io, buffered: rest } => {
+                                    guard = io;
+                                    buffered = rest;
+                                }
+                            }
+                        }
+                        let io = TokioIo::new(h1_server::Rewind::new(guard, buffered));
                         serve_conn!(
                             builder.serve_connection_with_upgrades(io, service),
                             stop,
