@@ -49,7 +49,10 @@ fn complete_answer(data: &[u8], head_only: bool) -> Option<(usize, String)> {
     let head_end = data.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&data[..head_end]).to_lowercase();
     if head_only {
-        return Some((head_end, String::from_utf8_lossy(&data[..head_end]).into_owned()));
+        return Some((
+            head_end,
+            String::from_utf8_lossy(&data[..head_end]).into_owned(),
+        ));
     }
     let length = head
         .lines()
@@ -58,7 +61,11 @@ fn complete_answer(data: &[u8], head_only: bool) -> Option<(usize, String)> {
     let len = match length {
         Some(n) => head_end + n,
         None if head.contains("transfer-encoding: chunked") => {
-            head_end + data[head_end..].windows(5).position(|w| w == b"0\r\n\r\n")? + 5
+            head_end
+                + data[head_end..]
+                    .windows(5)
+                    .position(|w| w == b"0\r\n\r\n")?
+                + 5
         }
         None => return None,
     };
@@ -84,8 +91,16 @@ async fn keep_alive_and_pipelined_requests_are_answered_in_order() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.to_lowercase().contains("x-request-id: "), "{answer}");
     }
-    assert!(answers[0].ends_with("\r\n\r\na"), "GET has the body: {:?}", answers[0]);
-    assert!(answers[1].ends_with("\r\n\r\n"), "HEAD has none: {:?}", answers[1]);
+    assert!(
+        answers[0].ends_with("\r\n\r\na"),
+        "GET has the body: {:?}",
+        answers[0]
+    );
+    assert!(
+        answers[1].ends_with("\r\n\r\n"),
+        "HEAD has none: {:?}",
+        answers[1]
+    );
     // And the connection stays usable.
     stream
         .write_all(b"GET /four HTTP/1.1\r\nHost: web.test\r\n\r\n")
@@ -170,7 +185,10 @@ async fn connection_close_http10_and_the_proxys_own_pages() {
     let page = answers[0].to_lowercase();
     assert!(page.starts_with("http/1.1 404"), "{page}");
     assert!(page.contains("content-length: "), "{page}");
-    assert!(page.contains("\r\ndate: ") && page.contains(" gmt\r\n"), "{page}");
+    assert!(
+        page.contains("\r\ndate: ") && page.contains(" gmt\r\n"),
+        "{page}"
+    );
     assert!(answers[1].to_lowercase().starts_with("http/1.1 404"));
     assert!(answers[1].ends_with("\r\n\r\n"), "{:?}", answers[1]);
 
