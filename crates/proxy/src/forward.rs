@@ -270,62 +270,65 @@ impl Forwarder {
                 None => return (error_page::no_route(host), None, None),
             }
         };
-        let route = Some(service.clone());
         if let Some(message) = &service.spec.maintenance {
-            return (error_page::maintenance(message), route, None);
+            let page = error_page::maintenance(message);
+            return (page, Some(service), None);
         }
         if !service.control.wait_unpaused().await {
-            return (
-                error_page::page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the route is paused for longer than requests are held; try again shortly",
-                ),
-                route,
-                None,
+            let page = error_page::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the route is paused for longer than requests are held; try again shortly",
             );
+            return (page, Some(service), None);
         }
         if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
-            return (error_page::too_large(self.max_body), route, None);
+            return (error_page::too_large(self.max_body), Some(service), None);
         }
         let inflight = &service.metrics.inflight;
         inflight.inc();
         let _inflight = scopeguard(|| {
             inflight.dec();
         });
-
         // Only hyper's server hands over upgrades (berth's own takes requests without one),
         // so an upgrade always has hyper's body, which carries the upgraded connection.
-        let req = match req.into_parts() {
-            (parts, Some(body)) => Request::from_parts(parts, body),
-            (parts, None) => {
-                let req = Request::from_parts(parts, None);
-                let (response, target) = self.forward(req, &service, host, request_id, conn).await;
-                drop(_inflight);
-                return (response, Some(service), target);
+        let (response, target) = match req.into_parts() {
+            (parts, Some(body)) if tunnel::is_upgrade(&parts) => {
+                let req = Request::from_parts(parts, body);
+                self.upgrade(req, &service, host, request_id, conn).await
+            }
+            (parts, body) => {
+                let req = Request::from_parts(parts, body);
+                self.forward(req, &service, host, request_id, conn).await
             }
         };
-        if tunnel::is_upgrade(&req) {
-            // As in `forward`: a snapshot taken just before a swap may hold only draining
-            // targets; the current one is asked once more.
-            let picked = load_balancer::pick(&service).cloned().or_else(|| {
-                self.current_service(host, req.uri().path(), &service)
-                    .and_then(|current| load_balancer::pick(&current).cloned())
-            });
-            let Some(target) = picked else {
-                return (error_page::no_target(&service.spec.name), route, None);
-            };
-            let response =
-                tunnel::open(req, &target, host, conn, request_id, self.connect_timeout).await;
-            if response.status() == StatusCode::BAD_GATEWAY {
-                self.passive_failure(&service, &target, "connect");
-            }
-            return (response, route, Some(target.clone()));
-        }
-        let (response, target) = self
-            .forward(req.map(Some), &service, host, request_id, conn)
-            .await;
         drop(_inflight);
         (response, Some(service), target)
+    }
+
+    /// Joins an `Upgrade` request (a WebSocket) to a target through `tunnel`.
+    async fn upgrade(
+        &self,
+        req: Request<Incoming>,
+        service: &Arc<Service>,
+        host: &str,
+        request_id: &HeaderValue,
+        conn: ConnInfo,
+    ) -> (Response<ProxyBody>, Option<Arc<Target>>) {
+        // As in `forward`: a snapshot taken just before a swap may hold only draining
+        // targets; the current one is asked once more.
+        let picked = load_balancer::pick(service).cloned().or_else(|| {
+            self.current_service(host, req.uri().path(), service)
+                .and_then(|current| load_balancer::pick(&current).cloned())
+        });
+        let Some(target) = picked else {
+            return (error_page::no_target(&service.spec.name), None);
+        };
+        let response =
+            tunnel::open(req, &target, host, conn, request_id, self.connect_timeout).await;
+        if response.status() == StatusCode::BAD_GATEWAY {
+            self.passive_failure(service, &target, "connect");
+        }
+        (response, Some(target))
     }
 
     /// The route's service in the current router snapshot, when it is not `seen`.
@@ -626,27 +629,38 @@ pub(crate) fn set_forwarding_headers(
 /// Removes the headers that describe one hop (RFC 9110 7.6.1), including those the
 /// Connection header names.
 pub fn strip_hop_headers(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    for name in connection_named(headers) {
+        headers.remove(name);
+    }
+    for name in HOP_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// The headers that describe one hop (RFC 9110 7.6.1), besides those Connection names.
+static HOP_HEADERS: [&HeaderName; 7] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
+
+pub(crate) fn is_hop_header(name: &HeaderName) -> bool {
+    HOP_HEADERS.contains(&name)
+}
+
+/// The header names a Connection header lists: hop-by-hop too.
+pub(crate) fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
+        .collect()
 }
 
 /// The host a request is for: the Host header, or the URI's authority (HTTP/2).

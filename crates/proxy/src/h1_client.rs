@@ -11,12 +11,12 @@
 //! arrived (the target closed it while it was idle) is replaced by a fresh one once,
 //! which is safe because such a request was never read by the target.
 
-use crate::forward::Forwarding;
+use crate::forward::{connection_named, is_hop_header, Forwarding};
 use crate::pool::{self, Conn};
 use crate::response_body::{Framing, ResponseBody};
 use crate::upstream::UpstreamError;
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode, Version};
 use std::net::SocketAddr;
@@ -38,14 +38,7 @@ pub fn encode_head(parts: &Parts, host: &str, forwarding: &Forwarding<'_>) -> By
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     buf.put_slice(target.as_bytes());
     buf.put_slice(b" HTTP/1.1\r\n");
-    // Headers the client's Connection header names are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
+    let named = connection_named(headers);
     let mut has_host = false;
     let mut cookies = 0;
     for (name, value) in headers {
@@ -340,16 +333,4 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
             reusable: !close,
         }));
     }
-}
-
-/// The headers that describe one hop (RFC 9110 7.6.1), which the client's side sets itself.
-fn is_hop_header(name: &HeaderName) -> bool {
-    use hyper::header::{CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
-    name == CONNECTION
-        || name == TE
-        || name == TRAILER
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "proxy-connection"
 }

@@ -27,14 +27,6 @@ use tokio::sync::watch;
 /// Requests with more header lines than this go to hyper (which allows 100).
 const MAX_HEADERS: usize = 64;
 
-/// How a connection left this loop.
-pub enum Outcome<IO> {
-    /// The connection is done (closed by either side, or after `Connection: close`).
-    Closed,
-    /// hyper serves the rest: `buffered` holds what was read and not yet answered.
-    Handoff { io: IO, buffered: BytesMut },
-}
-
 pub struct Settings {
     /// An idle keep-alive connection is closed when no request head starts within this,
     /// as hyper's header timeout did; incomplete heads are timed by `FramingGuard`.
@@ -42,14 +34,16 @@ pub struct Settings {
     pub max_head: usize,
 }
 
-/// Serves requests on `io` until the connection ends or a request needs hyper.
+/// Serves requests on `io` until the connection ends (`None`) or a request needs hyper:
+/// then the connection is returned for hyper with what was read and not yet answered put
+/// back in front.
 pub async fn serve<IO>(
     mut io: IO,
     forwarder: Arc<Forwarder>,
     info: ConnInfo,
     settings: Settings,
     mut force: watch::Receiver<bool>,
-) -> Outcome<IO>
+) -> Option<Rewind<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -62,15 +56,18 @@ where
     tokio::pin!(forced);
     loop {
         // Read until a whole head is buffered.
-        let len = loop {
+        let (len, close) = loop {
             if !buf.is_empty() {
                 let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 let mut parsed = httparse::Request::new(&mut headers);
                 match parsed.parse(&buf) {
-                    Ok(httparse::Status::Complete(len)) => break len,
+                    Ok(httparse::Status::Complete(len)) => match takes(&parsed) {
+                        Some(close) => break (len, close),
+                        None => return Some(Rewind::new(io, buf)),
+                    },
                     Ok(httparse::Status::Partial) if buf.len() <= settings.max_head => {}
                     // hyper answers what it cannot parse (400, 431) or speaks HTTP/2.
-                    _ => return Outcome::Handoff { io, buffered: buf },
+                    _ => return Some(Rewind::new(io, buf)),
                 }
             }
             buf.reserve(4096);
@@ -83,47 +80,35 @@ where
                 Ok(Ok(n)) if n > 0 => {}
                 // End of stream, an error, or idle too long. A partial head at the end goes
                 // to hyper, which reports it.
-                Ok(Ok(_)) if !buf.is_empty() => return Outcome::Handoff { io, buffered: buf },
+                Ok(Ok(_)) if !buf.is_empty() => return Some(Rewind::new(io, buf)),
                 _ => {
                     // `FramingGuard` writes a deferred 400 on shutdown.
                     let _ = io.shutdown().await;
-                    return Outcome::Closed;
+                    return None;
                 }
             }
         };
-        let Some(request) = take_request(&mut buf, len) else {
-            return Outcome::Handoff { io, buffered: buf };
+        let Some(parts) = take_request(&mut buf, len) else {
+            return Some(Rewind::new(io, buf));
         };
-        let head_request = request.parts.method == Method::HEAD;
-        let response = forwarder.handle_bodyless(request.parts, info).await;
-        let close = request.close || response_closes(&response);
+        let head_request = parts.method == Method::HEAD;
+        let response = forwarder.handle_bodyless(parts, info).await;
+        let close = close || response_closes(&response);
         if write_response(&mut io, &mut out, response, head_request, close)
             .await
             .is_err()
             || close
         {
             let _ = io.shutdown().await;
-            return Outcome::Closed;
+            return None;
         }
     }
 }
 
-struct Taken {
-    parts: hyper::http::request::Parts,
-    /// The client asked to close after this answer.
-    close: bool,
-}
-
-/// Splits the head off `buf` and builds the request, or `None` (nothing consumed) when
-/// the request is not one this server takes.
-fn take_request(buf: &mut BytesMut, len: usize) -> Option<Taken> {
-    // The head is split off first and parsed again from the frozen copy, so header values
-    // can share its memory instead of being copied.
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let Ok(httparse::Status::Complete(_)) = parsed.parse(&buf[..len]) else {
-        return None;
-    };
+/// Whether this server takes the request (`Some`, with whether the client asked to close
+/// after the answer) or leaves it to hyper: only HTTP/1.1 without a body, upgrade or
+/// `Expect`, with an origin-form target.
+fn takes(parsed: &httparse::Request<'_, '_>) -> Option<bool> {
     if parsed.version != Some(1) {
         return None;
     }
@@ -154,18 +139,29 @@ fn take_request(buf: &mut BytesMut, len: usize) -> Option<Taken> {
             }
         }
     }
-    let count = parsed.headers.len();
+    Some(close)
+}
+
+/// Splits the head of `len` bytes off `buf` and builds the request parts, or `None`
+/// (with `buf` as it was) when hyper should answer it instead.
+fn take_request(buf: &mut BytesMut, len: usize) -> Option<hyper::http::request::Parts> {
+    // Parsed again from the frozen head, so header values share its memory instead of
+    // being copied.
     let head = buf.split_to(len).freeze();
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let _ = parsed.parse(&head);
+    let count = parsed.headers.len();
     let uri = Uri::from_maybe_shared(head.slice_ref(parsed.path?.as_bytes())).ok();
     let method = Method::from_bytes(parsed.method?.as_bytes()).ok();
-    let (Some(uri), Some(method)) = (uri, method) else {
-        // Put the head back for hyper, which answers 400.
+    // Put the head back for hyper, which answers 400.
+    let put_back = |buf: &mut BytesMut| {
         let mut restored = BytesMut::from(&head[..]);
         restored.unsplit(std::mem::take(buf));
         *buf = restored;
+    };
+    let (Some(uri), Some(method)) = (uri, method) else {
+        put_back(buf);
         return None;
     };
     let mut map = HeaderMap::with_capacity(count);
@@ -174,9 +170,7 @@ fn take_request(buf: &mut BytesMut, len: usize) -> Option<Taken> {
             HeaderName::from_bytes(h.name.as_bytes()),
             HeaderValue::from_maybe_shared(head.slice_ref(h.value)),
         ) else {
-            let mut restored = BytesMut::from(&head[..]);
-            restored.unsplit(std::mem::take(buf));
-            *buf = restored;
+            put_back(buf);
             return None;
         };
         map.append(name, value);
@@ -186,10 +180,7 @@ fn take_request(buf: &mut BytesMut, len: usize) -> Option<Taken> {
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = map;
-    Some(Taken {
-        parts: request.into_parts().0,
-        close,
-    })
+    Some(request.into_parts().0)
 }
 
 /// `Forwarder` marks answers that must close the connection (the process is draining).
@@ -226,10 +217,7 @@ async fn write_response<IO: AsyncWrite + Unpin>(
     let mut has_length = false;
     let mut has_date = false;
     for (name, value) in &parts.headers {
-        if name == hyper::header::CONNECTION
-            || name == hyper::header::TRANSFER_ENCODING
-            || name.as_str() == "keep-alive"
-        {
+        if crate::forward::is_hop_header(name) {
             continue;
         }
         has_length |= name == hyper::header::CONTENT_LENGTH;

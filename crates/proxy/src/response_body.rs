@@ -102,6 +102,12 @@ impl ResponseBody {
         Poll::Ready(Ok(n > 0))
     }
 
+    /// The answer broke off or broke the protocol: the connection is dropped, never reused.
+    fn fail(&mut self, reason: &'static str) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.conn = None;
+        Poll::Ready(Some(Err(reason.into())))
+    }
+
     fn buffered(&self) -> usize {
         self.conn.as_ref().map_or(0, |c| c.buf.len())
     }
@@ -150,11 +156,9 @@ impl Body for ResponseBody {
                 State::Length(remaining) => {
                     if this.buffered() == 0 {
                         if !ready!(this.poll_fill(cx))? {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(
-                                "the target closed the connection before the end of the body"
-                                    .into(),
-                            )));
+                            return this.fail(
+                                "the target closed the connection before the end of the body",
+                            );
                         }
                         continue;
                     }
@@ -181,10 +185,8 @@ impl Body for ResponseBody {
                 State::ChunkSize | State::Trailers => {
                     let Some(line) = this.take_line()? else {
                         if !ready!(this.poll_fill(cx))? {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(
-                                "the target closed the connection inside a chunked body".into(),
-                            )));
+                            return this
+                                .fail("the target closed the connection inside a chunked body");
                         }
                         continue;
                     };
@@ -201,20 +203,15 @@ impl Body for ResponseBody {
                         Some(0) => State::Trailers,
                         Some(size) => State::ChunkData(size),
                         None => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(
-                                "the target sent a chunk size that is not a hex number".into(),
-                            )));
+                            return this
+                                .fail("the target sent a chunk size that is not a hex number");
                         }
                     };
                 }
                 State::ChunkData(remaining) => {
                     if this.buffered() == 0 {
                         if !ready!(this.poll_fill(cx))? {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(
-                                "the target closed the connection inside a chunk".into(),
-                            )));
+                            return this.fail("the target closed the connection inside a chunk");
                         }
                         continue;
                     }
@@ -230,10 +227,8 @@ impl Body for ResponseBody {
                 State::ChunkEnd => {
                     if this.buffered() < 2 {
                         if !ready!(this.poll_fill(cx))? {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(
-                                "the target closed the connection inside a chunked body".into(),
-                            )));
+                            return this
+                                .fail("the target closed the connection inside a chunked body");
                         }
                         continue;
                     }
@@ -242,10 +237,7 @@ impl Body for ResponseBody {
                         .as_ref()
                         .is_some_and(|c| c.buf.starts_with(b"\r\n"));
                     if !ok {
-                        this.conn = None;
-                        return Poll::Ready(Some(Err(
-                            "the target sent chunk data longer than its size".into(),
-                        )));
+                        return this.fail("the target sent chunk data longer than its size");
                     }
                     if let Some(conn) = this.conn.as_mut() {
                         conn.buf.advance(2);

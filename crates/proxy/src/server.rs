@@ -495,17 +495,17 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
                 match tls {
                     None => {
                         let guard = FramingGuard::new(stream, max_head, header_timeout);
-                        let served =
-                            h1_server::serve(guard, fast, info, settings(), force.clone()).await;
-                        if let h1_server::Outcome::Handoff { io, buffered } = served {
-                            let io = TokioIo::new(h1_server::Rewind::new(io, buffered));
-                            serve_conn!(
-                                builder.serve_connection_with_upgrades(io, service),
-                                stop,
-                                force,
-                                is_h2
-                            );
-                        }
+                        let Some(io) =
+                            h1_server::serve(guard, fast, info, settings(), force.clone()).await
+                        else {
+                            return;
+                        };
+                        serve_conn!(
+                            builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+                            stop,
+                            force,
+                            is_h2
+                        );
                     }
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =
@@ -515,22 +515,19 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
                             return;
                         };
                         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                        let mut guard = FramingGuard::new(stream, max_head, header_timeout);
-                        let mut buffered = bytes::BytesMut::new();
-                        if !h2 {
+                        let guard = FramingGuard::new(stream, max_head, header_timeout);
+                        let io = if h2 {
+                            h1_server::Rewind::new(guard, bytes::BytesMut::new())
+                        } else {
                             match h1_server::serve(guard, fast, info, settings(), force.clone())
                                 .await
                             {
-                                h1_server::Outcome::Closed => return,
-                                h1_server::Outcome::Handoff { io, buffered: rest } => {
-                                    guard = io;
-                                    buffered = rest;
-                                }
+                                Some(io) => io,
+                                None => return,
                             }
-                        }
-                        let io = TokioIo::new(h1_server::Rewind::new(guard, buffered));
+                        };
                         serve_conn!(
-                            builder.serve_connection_with_upgrades(io, service),
+                            builder.serve_connection_with_upgrades(TokioIo::new(io), service),
                             stop,
                             force,
                             is_h2

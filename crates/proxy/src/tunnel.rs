@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-pub fn is_upgrade<B>(req: &Request<B>) -> bool {
-    req.version() == Version::HTTP_11
-        && req.headers().contains_key(header::UPGRADE)
+pub fn is_upgrade(req: &hyper::http::request::Parts) -> bool {
+    req.version == Version::HTTP_11
+        && req.headers.contains_key(header::UPGRADE)
         && req
-            .headers()
+            .headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())

@@ -6,20 +6,25 @@ mod support;
 
 use std::time::Duration;
 use support::backend::Backend;
-use support::{route, wait_route_healthy, TestProxy};
+use support::{proxy_with_backend, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn setup(dir: &std::path::Path) -> (TestProxy, Backend) {
-    let proxy = TestProxy::start(dir).await;
-    let backend = Backend::start("a").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "r1", &[backend.addr]))
+    proxy_with_backend(dir, |_| {}).await
+}
+
+/// Sends `request` on a fresh connection and returns all the proxy answers before it closes
+/// the connection, which it must do within 5 s.
+async fn until_closed(proxy: &TestProxy, request: &[u8], what: &str) -> String {
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all))
         .await
+        .expect(what)
         .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
-    (proxy, backend)
+    String::from_utf8_lossy(&all).into_owned()
 }
 
 /// Reads answers from `stream` until `count` complete ones (by Content-Length or chunked
@@ -144,32 +149,23 @@ async fn connection_close_http10_and_the_proxys_own_pages() {
     let (proxy, _backend) = setup(dir.path()).await;
 
     // `Connection: close` from the client: answered, then closed.
-    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all))
-        .await
-        .expect("the proxy closes after the answer")
-        .unwrap();
-    let all = String::from_utf8_lossy(&all).to_lowercase();
+    let all = until_closed(
+        &proxy,
+        b"GET / HTTP/1.1\r\nHost: web.test\r\nConnection: close\r\n\r\n",
+        "the proxy closes after the answer",
+    )
+    .await
+    .to_lowercase();
     assert!(all.starts_with("http/1.1 200"), "{all}");
     assert!(all.contains("connection: close"), "{all}");
 
     // HTTP/1.0 goes to hyper, which answers in kind and closes.
-    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: web.test\r\n\r\n")
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all))
-        .await
-        .expect("HTTP/1.0 closes after the answer")
-        .unwrap();
-    let all = String::from_utf8_lossy(&all);
+    let all = until_closed(
+        &proxy,
+        b"GET / HTTP/1.0\r\nHost: web.test\r\n\r\n",
+        "HTTP/1.0 closes after the answer",
+    )
+    .await;
     assert!(all.starts_with("HTTP/1.0 200"), "{all}");
 
     // A page berth makes itself (no route) has a length and a Date, as hyper's had, and
@@ -211,16 +207,10 @@ async fn connection_close_http10_and_the_proxys_own_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_is_closed_after_the_header_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = support::config(dir.path());
-    config.timeouts.header_read = Duration::from_millis(500);
-    let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
-    let backend = Backend::start("a").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "r1", &[backend.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    let (proxy, _backend) = proxy_with_backend(dir.path(), |config| {
+        config.timeouts.header_read = Duration::from_millis(500);
+    })
+    .await;
     let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n")

@@ -5,27 +5,9 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::backend::Backend;
-use support::{route, wait_route_healthy, TestProxy};
+use support::{proxy_with_backend, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-async fn proxy_with_backend(
-    dir: &std::path::Path,
-    tweak: impl FnOnce(&mut berth_proxy::ProxyConfig),
-) -> (TestProxy, Backend) {
-    let mut config = support::config(dir);
-    tweak(&mut config);
-    let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
-    let backend = Backend::start("a").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "r1", &[backend.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
-    (proxy, backend)
-}
 
 /// Sends raw bytes and returns everything the proxy answers until it closes (or 5 s).
 async fn raw(proxy: &TestProxy, bytes: &[u8]) -> String {

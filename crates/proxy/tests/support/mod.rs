@@ -158,3 +158,22 @@ pub async fn wait_route_healthy(admin: &AdminClient, route: &str) {
     })
     .await;
 }
+
+/// A proxy (settings from `config`, changed by `tweak`) with route `web` for `web.test` to
+/// one backend named `a`, its target already healthy.
+pub async fn proxy_with_backend(
+    dir: &std::path::Path,
+    tweak: impl FnOnce(&mut berth_proxy::ProxyConfig),
+) -> (TestProxy, backend::Backend) {
+    let mut config = config(dir);
+    tweak(&mut config);
+    let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
+    let backend = backend::Backend::start("a").await;
+    proxy
+        .admin
+        .put_route(&route("web", "web.test", "r1", &[backend.addr]))
+        .await
+        .unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+    (proxy, backend)
+}
