@@ -80,9 +80,22 @@ pub struct AdminContext {
 }
 
 pub async fn handle(ctx: Arc<AdminContext>, req: Request<Incoming>) -> Response<ProxyBody> {
-    match route(&ctx, req).await {
+    // A change runs in its own task so that it finishes even when its client goes away: hyper
+    // drops a request's future when the connection closes, and a deploy dropped during its
+    // health wait would leave its route marked busy with a pending set for good. A killed
+    // `berth deploy` thus leaves a change the proxy completes, which the next run waits for.
+    let answer = tokio::spawn(async move {
+        match route(&ctx, req).await {
+            Ok(response) => response,
+            Err((status, message)) => json(status, &serde_json::json!({ "error": message })),
+        }
+    });
+    match answer.await {
         Ok(response) => response,
-        Err((status, message)) => json(status, &serde_json::json!({ "error": message })),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({ "error": format!("the admin request failed: {e}") }),
+        ),
     }
 }
 

@@ -231,6 +231,57 @@ async fn concurrent_deploys_of_one_route_are_refused() {
     proxy.stop().await;
 }
 
+/// A deploy whose client goes away mid-wait (a `berth deploy` killed with -9) is finished
+/// by the proxy on its own: the set is added once healthy and the route is free again, never
+/// left busy for good. Regression test for issue #4's kill -9 deploy test, which hit a route
+/// still marked busy after the client that started the change had died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_client_disconnects_still_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TestProxy::start(dir.path()).await;
+    let old = Backend::start("old").await;
+    let new = Backend::start("new").await;
+    proxy
+        .admin
+        .put_route(&route("web", "web.test", "v1", &[old.addr]))
+        .await
+        .unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+    new.set_healthy(false);
+    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let new_addr = new.addr;
+    let client = tokio::spawn(async move {
+        admin
+            .add_set(
+                "web",
+                set_of("v2", 100, &[new_addr]),
+                Duration::from_secs(30),
+            )
+            .await
+    });
+    support::eventually(Duration::from_secs(5), "the add running", || async {
+        proxy.admin.status().await.unwrap().routes[0].deploying
+    })
+    .await;
+    // Aborting the task drops its admin connection, as the death of its process would.
+    client.abort();
+    let _ = client.await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    new.set_healthy(true);
+    support::eventually(Duration::from_secs(10), "the add finished", || async {
+        let route = &proxy.admin.status().await.unwrap().routes[0];
+        !route.deploying && route.sets.iter().any(|s| s.id == "v2" && !s.pending)
+    })
+    .await;
+    // The route takes changes again.
+    proxy
+        .admin
+        .remove_set("web", "v2", Duration::from_secs(1))
+        .await
+        .expect("the route is free once the abandoned add finished");
+    proxy.stop().await;
+}
+
 /// Canary weights move in one swap, and removing a set drains it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_set_added_weighted_and_removed() {
