@@ -14,6 +14,7 @@
 pub mod access_log;
 pub mod admin;
 mod atomic_file;
+mod balance;
 pub mod body;
 pub mod client;
 pub mod config;

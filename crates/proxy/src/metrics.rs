@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests, durations, in-flight, upstream errors, health transitions.
+//! Prometheus metrics: requests, durations, in-flight, upstream errors, health transitions,
+//! and client connections per worker thread.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -213,6 +214,15 @@ pub struct Metrics {
     pub inflight: Family<RouteLabels, Gauge>,
     pub upstream_errors: Family<ErrorLabels, Counter>,
     pub health_transitions: Family<TransitionLabels, Counter>,
+    /// Client connections a worker passed to a less loaded one at accept (`balance`).
+    pub connections_moved: Counter,
+    /// Open client connections by worker thread.
+    pub worker_connections: Family<WorkerLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub worker: String,
 }
 
 impl Default for Metrics {
@@ -253,6 +263,18 @@ impl Metrics {
             "Target health changes, by the state entered",
             health_transitions.clone(),
         );
+        let connections_moved = Counter::default();
+        registry.register(
+            "connections_moved",
+            "Client connections passed at accept to a less loaded worker thread",
+            connections_moved.clone(),
+        );
+        let worker_connections = Family::<WorkerLabels, Gauge>::default();
+        registry.register(
+            "worker_connections",
+            "Open client connections, by data-plane worker thread",
+            worker_connections.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -260,6 +282,8 @@ impl Metrics {
             inflight,
             upstream_errors,
             health_transitions,
+            connections_moved,
+            worker_connections,
         }
     }
 

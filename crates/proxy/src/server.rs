@@ -3,6 +3,7 @@
 
 use crate::access_log::AccessLogger;
 use crate::admin::{self, AdminContext};
+use crate::balance::{Balance, Handoff, Load};
 use crate::body::full;
 use crate::config::ProxyConfig;
 use crate::control::{Control, HealthHints};
@@ -23,7 +24,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +154,20 @@ pub async fn run(
     }
     let (done_tx, done_rx) = watch::channel(false);
     let mut workers = Vec::new();
-    for index in 0..config.workers.max(1) {
+    let worker_count = config.workers.max(1);
+    let (balance, inboxes) = Balance::new(
+        (0..worker_count)
+            .map(|i| {
+                metrics
+                    .worker_connections
+                    .get_or_create(&crate::metrics::WorkerLabels {
+                        worker: i.to_string(),
+                    })
+                    .clone()
+            })
+            .collect(),
+    );
+    for (index, inbox) in inboxes.into_iter().enumerate() {
         let copies = data_listeners
             .iter()
             .map(|(listener, tls)| Ok((listener.try_clone()?, tls.clone())))
@@ -163,6 +177,7 @@ pub async fn run(
                 source,
             })?;
         let accepting = accepting.clone();
+        let balance = balance.clone();
         let mut done = done_rx.clone();
         let worker = std::thread::Builder::new()
             .name(format!("berth-proxy-{index}"))
@@ -178,9 +193,16 @@ pub async fn run(
                     }
                 };
                 runtime.block_on(async move {
+                    spawn_inbox(inbox, accepting.clone());
                     for (listener, tls) in copies {
                         match TcpListener::from_std(listener) {
-                            Ok(listener) => spawn_accept(listener, tls, accepting.clone()),
+                            Ok(listener) => spawn_accept(
+                                listener,
+                                tls,
+                                accepting.clone(),
+                                index,
+                                balance.clone(),
+                            ),
                             Err(e) => tracing::error!("worker {index} cannot listen: {e}"),
                         }
                     }
@@ -441,17 +463,21 @@ struct Accepting {
     header_timeout: Duration,
 }
 
-fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, ctx: Accepting) {
-    let Accepting {
-        forwarder,
-        builder,
-        conns,
-        mut stop,
-        force,
-        max_head,
-        header_timeout,
-    } = ctx;
+/// What travels with a connection passed to another worker: the TLS acceptor of the
+/// listener it came in on, and its place in the count shutdown waits on.
+type Moved = (Option<tokio_rustls::TlsAcceptor>, ConnGuard);
+
+/// A worker's accept loop on one listener: each connection is served here or, when this
+/// worker holds more than its share, passed to the least-loaded worker (`balance`).
+fn spawn_accept(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ctx: Accepting,
+    me: usize,
+    balance: Arc<Balance<Moved>>,
+) {
     tokio::spawn(async move {
+        let mut stop = ctx.stop.clone();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -466,77 +492,141 @@ fn spawn_accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, c
                 _ = stopped(&mut stop) => return,
             };
             let _ = stream.set_nodelay(true);
-            let forwarder = forwarder.clone();
-            let builder = builder.clone();
-            let tls = tls.clone();
-            let stop = stop.clone();
-            let force = force.clone();
-            let open = ConnGuard::new(conns.clone());
-            tokio::spawn(async move {
-                let _open = open;
-                let info = ConnInfo::new(peer, tls.is_some());
-                let fast = forwarder.clone();
-                let is_h2 = Arc::new(AtomicBool::new(false));
-                let seen_h2 = is_h2.clone();
-                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    if req.version() == hyper::Version::HTTP_2 {
-                        seen_h2.store(true, Ordering::Release);
-                    }
-                    let forwarder = forwarder.clone();
-                    async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
-                });
-                let settings = || h1_server::Settings {
-                    idle_timeout: header_timeout,
-                    max_head,
-                };
-                // HTTP/1.1 connections start on berth's own server (requests without a body)
-                // and move to hyper at the first request it does not take; HTTP/2 (by
-                // preface or ALPN) goes to hyper at once.
-                match tls {
-                    None => {
-                        let guard = FramingGuard::new(stream, max_head, header_timeout);
-                        let Some(io) =
-                            h1_server::serve(guard, fast, info, settings(), force.clone()).await
-                        else {
-                            return;
-                        };
-                        serve_conn!(
-                            builder.serve_connection_with_upgrades(TokioIo::new(io), service),
-                            stop,
-                            force,
-                            is_h2
-                        );
-                    }
-                    Some(acceptor) => {
-                        let Ok(Ok(stream)) =
-                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                                .await
-                        else {
-                            return;
-                        };
-                        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                        let guard = FramingGuard::new(stream, max_head, header_timeout);
-                        let io = if h2 {
-                            h1_server::Rewind::new(guard, bytes::BytesMut::new())
-                        } else {
-                            match h1_server::serve(guard, fast, info, settings(), force.clone())
-                                .await
-                            {
-                                Some(io) => io,
-                                None => return,
-                            }
-                        };
-                        serve_conn!(
-                            builder.serve_connection_with_upgrades(TokioIo::new(io), service),
-                            stop,
-                            force,
-                            is_h2
-                        );
-                    }
+            let open = ConnGuard::new(ctx.conns.clone());
+            let (to, load) = balance.place(me);
+            let Some(to) = to else {
+                tokio::spawn(serve_client(
+                    stream,
+                    peer,
+                    tls.clone(),
+                    ctx.clone(),
+                    (open, load),
+                ));
+                continue;
+            };
+            // Moving the socket takes it out of this worker's reactor; the receiving worker
+            // registers it with its own.
+            let Ok(std_stream) = stream.into_std() else {
+                continue;
+            };
+            // The connection stays counted for shutdown while it is on its way.
+            let handoff = Handoff {
+                stream: std_stream,
+                peer,
+                extra: (tls.clone(), open),
+                load,
+            };
+            match balance.send(to, handoff) {
+                Ok(()) => {
+                    ctx.forwarder.metrics.connections_moved.inc();
                 }
-            });
+                Err(back) => {
+                    // That worker has stopped: serve the connection here after all.
+                    let Ok(stream) = TcpStream::from_std(back.stream) else {
+                        continue;
+                    };
+                    let (tls, open) = back.extra;
+                    let load = balance.load_of(me);
+                    tokio::spawn(serve_client(stream, peer, tls, ctx.clone(), (open, load)));
+                }
+            }
         }
     });
+}
+
+/// A worker's inbox: serves the connections other workers passed to it.
+fn spawn_inbox(mut inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff<Moved>>, ctx: Accepting) {
+    tokio::spawn(async move {
+        while let Some(handoff) = inbox.recv().await {
+            let Ok(stream) = TcpStream::from_std(handoff.stream) else {
+                continue;
+            };
+            let (tls, open) = handoff.extra;
+            tokio::spawn(serve_client(
+                stream,
+                handoff.peer,
+                tls,
+                ctx.clone(),
+                (open, handoff.load),
+            ));
+        }
+    });
+}
+
+/// Serves one client connection until it ends; `counted` keeps it counted while it is open.
+async fn serve_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    ctx: Accepting,
+    counted: (ConnGuard, Load),
+) {
+    let _counted = counted;
+    let Accepting {
+        forwarder,
+        builder,
+        stop,
+        force,
+        max_head,
+        header_timeout,
+        ..
+    } = ctx;
+    let info = ConnInfo::new(peer, tls.is_some());
+    let fast = forwarder.clone();
+    let is_h2 = Arc::new(AtomicBool::new(false));
+    let seen_h2 = is_h2.clone();
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        if req.version() == hyper::Version::HTTP_2 {
+            seen_h2.store(true, Ordering::Release);
+        }
+        let forwarder = forwarder.clone();
+        async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
+    });
+    let settings = || h1_server::Settings {
+        idle_timeout: header_timeout,
+        max_head,
+    };
+    // HTTP/1.1 connections start on berth's own server (requests without a body) and move
+    // to hyper at the first request it does not take; HTTP/2 (by preface or ALPN) goes to
+    // hyper at once.
+    match tls {
+        None => {
+            let guard = FramingGuard::new(stream, max_head, header_timeout);
+            let Some(io) = h1_server::serve(guard, fast, info, settings(), force.clone()).await
+            else {
+                return;
+            };
+            serve_conn!(
+                builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+                stop,
+                force,
+                is_h2
+            );
+        }
+        Some(acceptor) => {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let guard = FramingGuard::new(stream, max_head, header_timeout);
+            let io = if h2 {
+                h1_server::Rewind::new(guard, bytes::BytesMut::new())
+            } else {
+                match h1_server::serve(guard, fast, info, settings(), force.clone()).await {
+                    Some(io) => io,
+                    None => return,
+                }
+            };
+            serve_conn!(
+                builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+                stop,
+                force,
+                is_h2
+            );
+        }
+    }
 }
 
 /// Counts open client connections so that shutdown can wait for them.

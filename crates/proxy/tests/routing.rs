@@ -406,6 +406,72 @@ async fn metrics_count_requests_by_route_target_and_class() {
     proxy.stop().await;
 }
 
+/// Issue #4 (the benchmark's tail at 64 connections): a burst of new connections is spread
+/// evenly over the worker threads instead of landing mostly on whichever woke first, and
+/// every connection, moved or not, is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_is_spread_evenly_over_the_workers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.metrics_listen = Some(support::free_addr());
+    config.workers = 2;
+    let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
+    let a = Backend::start("a").await;
+    proxy
+        .admin
+        .put_route(&route("web", "web.test", "r1", &[a.addr]))
+        .await
+        .unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+
+    // Connect all at once, as a load balancer or a client pool does, then use each once and
+    // keep it open so that the per-worker counts can be read.
+    const CONNS: usize = 60;
+    let connects = (0..CONNS).map(|_| tokio::net::TcpStream::connect(proxy.addr));
+    let mut streams: Vec<tokio::net::TcpStream> =
+        futures_util::future::try_join_all(connects).await.unwrap();
+    for stream in &mut streams {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: web.test\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    for stream in &mut streams {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.ends_with(b"a") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the connection closed before its answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let (_, text) = get(proxy.metrics_addr.unwrap(), "metrics", "/metrics").await;
+    let count = |worker: &str| -> i64 {
+        let prefix = format!("berth_proxy_worker_connections{{worker=\"{worker}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // The metrics request itself is on another listener, so only the burst is counted.
+    let (zero, one) = (count("0"), count("1"));
+    assert_eq!(zero + one, CONNS as i64, "{text}");
+    assert!(
+        (zero - one).abs() <= 3,
+        "workers hold {zero} and {one} connections"
+    );
+    drop(streams);
+    proxy.stop().await;
+}
+
 /// A bad admin request gets a JSON error and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_admin_requests_change_nothing() {
