@@ -532,11 +532,13 @@ impl Control {
         }
         for addr in &set.targets {
             let addr = parse_target(addr).map_err(ControlError::Invalid)?;
+            // A draining target may come back as a new set: a deploy reverting one that was
+            // killed while it drained the old replicas puts those same replicas back. The
+            // draining copy finishes its in-flight requests; new ones go to the new set.
             let taken = route
                 .sets
                 .iter()
                 .flat_map(|s| s.targets.iter())
-                .chain(route.draining.iter())
                 .any(|t| t.addr == addr);
             if taken {
                 return Err(ControlError::Invalid(format!(

@@ -282,6 +282,67 @@ async fn a_change_whose_client_disconnects_still_finishes() {
     proxy.stop().await;
 }
 
+/// A target whose set is being drained can be added back as a new set at once, as a
+/// `berth deploy` reverting a killed one does with the replicas that deploy was draining; the
+/// request in flight on the draining copy still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_target_can_come_back_as_a_new_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TestProxy::start(dir.path()).await;
+    let old = Backend::start("old").await;
+    let new = Backend::start("new").await;
+    let mut spec = route("web", "web.test", "v1", &[old.addr]);
+    spec.sets.push(set_of("v2", 100, &[new.addr]));
+    proxy.admin.put_route(&spec).await.unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+    // A slow request on the old target keeps its drain going.
+    let addr = proxy.addr;
+    let slow = tokio::spawn(async move {
+        loop {
+            let (status, body) = get(addr, "web.test", "/slow?ms=3000").await;
+            if body.starts_with("old") {
+                return status;
+            }
+        }
+    });
+    support::eventually(Duration::from_secs(5), "a slow request on old", || async {
+        old.requests() > 0
+    })
+    .await;
+    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let drain =
+        tokio::spawn(async move { admin.remove_set("web", "v1", Duration::from_secs(10)).await });
+    support::eventually(Duration::from_secs(5), "v1 draining", || async {
+        !proxy.admin.status().await.unwrap().routes[0]
+            .draining
+            .is_empty()
+    })
+    .await;
+    proxy
+        .admin
+        .add_set(
+            "web",
+            set_of("v1-back", 100, &[old.addr]),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("a draining address is accepted as a new set");
+    assert_eq!(
+        slow.await.unwrap(),
+        200,
+        "the request on the draining copy completes"
+    );
+    drain.await.unwrap().unwrap();
+    let status = proxy.admin.status().await.unwrap();
+    let ids: Vec<&str> = status.routes[0]
+        .sets
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(ids, ["v2", "v1-back"]);
+    proxy.stop().await;
+}
+
 /// Canary weights move in one swap, and removing a set drains it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_set_added_weighted_and_removed() {
