@@ -169,8 +169,22 @@ impl Traffic {
     }
 
     /// The route's sets that take part in routing (not pending): id, weight, targets.
+    ///
+    /// A change still running in the proxy (one a killed deploy started, which the proxy
+    /// finishes on its own) is waited for, up to `BUSY_WAIT`: its pending set may still
+    /// become live, and a decision taken before it settles (which sets to remove on a revert,
+    /// which are stale) would leave that set behind, serving a removed container's address.
     pub async fn sets(&self, route: &str) -> Result<Vec<(String, u32, Vec<String>)>, RolloutError> {
-        let r = self.route(route).await.map_err(|e| proxy_err(route, e))?;
+        let until = std::time::Instant::now() + BUSY_WAIT;
+        let r = loop {
+            let r = self.route(route).await.map_err(|e| proxy_err(route, e))?;
+            match &r {
+                Some(status) if status.deploying && std::time::Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ => break r,
+            }
+        };
         Ok(r.map(|r| {
             r.sets
                 .into_iter()
