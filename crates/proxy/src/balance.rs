@@ -68,6 +68,11 @@ impl<T> Balance<T> {
         self.inboxes[to].send(handoff).map_err(|e| e.0)
     }
 
+    /// Open client connections over all workers, for shutdown to wait on.
+    pub fn open(&self) -> i64 {
+        self.loads.iter().map(Gauge::get).sum()
+    }
+
     /// The load counter of worker `me`, for a connection it serves after a failed send.
     pub fn load_of(&self, me: usize) -> Load {
         Load::new(self.loads[me].clone())

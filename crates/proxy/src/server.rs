@@ -21,7 +21,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UnixListener};
@@ -102,7 +102,6 @@ pub async fn run(
     ));
     control.restore(sockets.state, &sockets.hints).await;
 
-    let conns = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (force_tx, force_rx) = watch::channel(false);
     let (admin_pause_tx, admin_pause_rx) = watch::channel(false);
@@ -111,7 +110,6 @@ pub async fn run(
     let accepting = Accepting {
         forwarder: forwarder.clone(),
         builder: builder.clone(),
-        conns: conns.clone(),
         stop: stop_rx.clone(),
         force: force_rx.clone(),
         max_head: config.max_header_bytes,
@@ -257,7 +255,8 @@ pub async fn run(
     forwarder.drain();
     let _ = stop_tx.send(true);
     let drain = config.handover_drain;
-    let idle = || async { conns.load(Ordering::Acquire) == 0 };
+    // Every open client connection is counted against the worker that serves it.
+    let idle = || async { balance.open() == 0 };
     wait_until(drain, idle).await;
     // Connections still open at the deadline are closed (idle ones at once, busy ones
     // after their current request).
@@ -453,8 +452,6 @@ macro_rules! serve_conn {
 struct Accepting {
     forwarder: Arc<Forwarder>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    /// Open client connections, for shutdown to wait on.
-    conns: Arc<AtomicUsize>,
     /// Stop accepting and start draining.
     stop: watch::Receiver<bool>,
     /// The drain deadline passed: close what is left.
@@ -464,8 +461,8 @@ struct Accepting {
 }
 
 /// What travels with a connection passed to another worker: the TLS acceptor of the
-/// listener it came in on, and its place in the count shutdown waits on.
-type Moved = (Option<tokio_rustls::TlsAcceptor>, ConnGuard);
+/// listener it came in on.
+type Moved = Option<tokio_rustls::TlsAcceptor>;
 
 /// A worker's accept loop on one listener: each connection is served here or, when this
 /// worker holds more than its share, passed to the least-loaded worker (`balance`).
@@ -492,28 +489,20 @@ fn spawn_accept(
                 _ = stopped(&mut stop) => return,
             };
             let _ = stream.set_nodelay(true);
-            let open = ConnGuard::new(ctx.conns.clone());
             let (to, load) = balance.place(me);
             let Some(to) = to else {
-                tokio::spawn(serve_client(
-                    stream,
-                    peer,
-                    tls.clone(),
-                    ctx.clone(),
-                    (open, load),
-                ));
+                tokio::spawn(serve_client(stream, peer, tls.clone(), ctx.clone(), load));
                 continue;
             };
             // Moving the socket takes it out of this worker's reactor; the receiving worker
-            // registers it with its own.
+            // registers it with its own. It stays counted, against that worker, on its way.
             let Ok(std_stream) = stream.into_std() else {
                 continue;
             };
-            // The connection stays counted for shutdown while it is on its way.
             let handoff = Handoff {
                 stream: std_stream,
                 peer,
-                extra: (tls.clone(), open),
+                extra: tls.clone(),
                 load,
             };
             match balance.send(to, handoff) {
@@ -525,9 +514,8 @@ fn spawn_accept(
                     let Ok(stream) = TcpStream::from_std(back.stream) else {
                         continue;
                     };
-                    let (tls, open) = back.extra;
                     let load = balance.load_of(me);
-                    tokio::spawn(serve_client(stream, peer, tls, ctx.clone(), (open, load)));
+                    tokio::spawn(serve_client(stream, peer, back.extra, ctx.clone(), load));
                 }
             }
         }
@@ -541,27 +529,26 @@ fn spawn_inbox(mut inbox: tokio::sync::mpsc::UnboundedReceiver<Handoff<Moved>>, 
             let Ok(stream) = TcpStream::from_std(handoff.stream) else {
                 continue;
             };
-            let (tls, open) = handoff.extra;
             tokio::spawn(serve_client(
                 stream,
                 handoff.peer,
-                tls,
+                handoff.extra,
                 ctx.clone(),
-                (open, handoff.load),
+                handoff.load,
             ));
         }
     });
 }
 
-/// Serves one client connection until it ends; `counted` keeps it counted while it is open.
+/// Serves one client connection until it ends; `load` keeps it counted while it is open.
 async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     ctx: Accepting,
-    counted: (ConnGuard, Load),
+    load: Load,
 ) {
-    let _counted = counted;
+    let _load = load;
     let Accepting {
         forwarder,
         builder,
@@ -626,22 +613,6 @@ async fn serve_client(
                 is_h2
             );
         }
-    }
-}
-
-/// Counts open client connections so that shutdown can wait for them.
-struct ConnGuard(Arc<AtomicUsize>);
-
-impl ConnGuard {
-    fn new(count: Arc<AtomicUsize>) -> ConnGuard {
-        count.fetch_add(1, Ordering::AcqRel);
-        ConnGuard(count)
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -18,12 +18,7 @@ async fn swap_under_load_fails_nothing_and_drains_long_requests_and_websockets()
     let proxy = TestProxy::start(dir.path()).await;
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "v1", &[old.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    serve_from(&proxy, &old).await;
 
     let load = Load::start(proxy.addr, "web.test", "/", 8);
     let addr = proxy.addr;
@@ -147,12 +142,7 @@ async fn a_set_that_never_gets_healthy_leaves_traffic_where_it_was() {
     let old = Backend::start("old").await;
     let bad = Backend::start("bad").await;
     bad.set_healthy(false);
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "v1", &[old.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    serve_from(&proxy, &old).await;
     let load = Load::start(proxy.addr, "web.test", "/", 4);
     let err = proxy
         .admin
@@ -187,12 +177,7 @@ async fn concurrent_deploys_of_one_route_are_refused() {
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
     let other = Backend::start("other").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "v1", &[old.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    serve_from(&proxy, &old).await;
     // The new set starts unhealthy so that the first deploy is still waiting on it.
     new.set_healthy(false);
     let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
@@ -207,10 +192,7 @@ async fn concurrent_deploys_of_one_route_are_refused() {
             )
             .await
     });
-    support::eventually(Duration::from_secs(5), "first deploy running", || async {
-        proxy.admin.status().await.unwrap().routes[0].deploying
-    })
-    .await;
+    until_deploying(&proxy).await;
     let err = proxy
         .admin
         .deploy(
@@ -241,12 +223,7 @@ async fn a_change_whose_client_disconnects_still_finishes() {
     let proxy = TestProxy::start(dir.path()).await;
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "v1", &[old.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    serve_from(&proxy, &old).await;
     new.set_healthy(false);
     let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
     let new_addr = new.addr;
@@ -259,10 +236,7 @@ async fn a_change_whose_client_disconnects_still_finishes() {
             )
             .await
     });
-    support::eventually(Duration::from_secs(5), "the add running", || async {
-        proxy.admin.status().await.unwrap().routes[0].deploying
-    })
-    .await;
+    until_deploying(&proxy).await;
     // Aborting the task drops its admin connection, as the death of its process would.
     client.abort();
     let _ = client.await;
@@ -445,4 +419,24 @@ async fn state_is_restored_and_targets_rechecked_before_use() {
         (200, "a".to_string())
     );
     proxy.stop().await;
+}
+
+/// Route `web` for `web.test` with set `v1` on `old`, its target already healthy.
+async fn serve_from(proxy: &TestProxy, old: &Backend) {
+    proxy
+        .admin
+        .put_route(&route("web", "web.test", "v1", &[old.addr]))
+        .await
+        .unwrap();
+    wait_route_healthy(&proxy.admin, "web").await;
+}
+
+/// Waits until a change of route `web` is running in the proxy.
+async fn until_deploying(proxy: &TestProxy) {
+    support::eventually(
+        Duration::from_secs(5),
+        "a change of `web` running",
+        || async { proxy.admin.status().await.unwrap().routes[0].deploying },
+    )
+    .await;
 }

@@ -413,17 +413,11 @@ async fn metrics_count_requests_by_route_target_and_class() {
 async fn a_burst_of_connections_is_spread_evenly_over_the_workers() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = support::config(dir.path());
-    config.metrics_listen = Some(support::free_addr());
-    config.workers = 2;
-    let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
-    let a = Backend::start("a").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "r1", &[a.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    let (proxy, _a) = support::proxy_with_backend(dir.path(), |config| {
+        config.metrics_listen = Some(support::free_addr());
+        config.workers = 2;
+    })
+    .await;
 
     // Connect all at once, as a load balancer or a client pool does, then use each once and
     // keep it open so that the per-worker counts can be read.
