@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use support::backend::Backend;
 use support::load::{get, Load};
-use support::{route, set_of, wait_route_healthy, TestProxy};
+use support::{route, serve_web, set_of, wait_route_healthy, TestProxy};
 
 /// Issue #4 acceptance: a swap under continuous load fails no request; a 5 s request in
 /// flight on the old target completes; a WebSocket opened before the swap keeps echoing
@@ -18,7 +18,7 @@ async fn swap_under_load_fails_nothing_and_drains_long_requests_and_websockets()
     let proxy = TestProxy::start(dir.path()).await;
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    serve_from(&proxy, &old).await;
+    serve_web(&proxy, "v1", &[old.addr]).await;
 
     let load = Load::start(proxy.addr, "web.test", "/", 8);
     let addr = proxy.addr;
@@ -142,7 +142,7 @@ async fn a_set_that_never_gets_healthy_leaves_traffic_where_it_was() {
     let old = Backend::start("old").await;
     let bad = Backend::start("bad").await;
     bad.set_healthy(false);
-    serve_from(&proxy, &old).await;
+    serve_web(&proxy, "v1", &[old.addr]).await;
     let load = Load::start(proxy.addr, "web.test", "/", 4);
     let err = proxy
         .admin
@@ -177,7 +177,7 @@ async fn concurrent_deploys_of_one_route_are_refused() {
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
     let other = Backend::start("other").await;
-    serve_from(&proxy, &old).await;
+    serve_web(&proxy, "v1", &[old.addr]).await;
     // The new set starts unhealthy so that the first deploy is still waiting on it.
     new.set_healthy(false);
     let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
@@ -223,7 +223,7 @@ async fn a_change_whose_client_disconnects_still_finishes() {
     let proxy = TestProxy::start(dir.path()).await;
     let old = Backend::start("old").await;
     let new = Backend::start("new").await;
-    serve_from(&proxy, &old).await;
+    serve_web(&proxy, "v1", &[old.addr]).await;
     new.set_healthy(false);
     let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
     let new_addr = new.addr;
@@ -324,12 +324,7 @@ async fn canary_set_added_weighted_and_removed() {
     let proxy = TestProxy::start(dir.path()).await;
     let stable = Backend::start("stable").await;
     let canary = Backend::start("canary").await;
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "stable", &[stable.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
+    serve_web(&proxy, "stable", &[stable.addr]).await;
     proxy
         .admin
         .add_set(
@@ -419,16 +414,6 @@ async fn state_is_restored_and_targets_rechecked_before_use() {
         (200, "a".to_string())
     );
     proxy.stop().await;
-}
-
-/// Route `web` for `web.test` with set `v1` on `old`, its target already healthy.
-async fn serve_from(proxy: &TestProxy, old: &Backend) {
-    proxy
-        .admin
-        .put_route(&route("web", "web.test", "v1", &[old.addr]))
-        .await
-        .unwrap();
-    wait_route_healthy(&proxy.admin, "web").await;
 }
 
 /// Waits until a change of route `web` is running in the proxy.

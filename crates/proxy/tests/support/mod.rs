@@ -169,11 +169,17 @@ pub async fn proxy_with_backend(
     tweak(&mut config);
     let proxy = TestProxy::start_with(config, berth_proxy::Plugins::default()).await;
     let backend = backend::Backend::start("a").await;
+    serve_web(&proxy, "r1", &[backend.addr]).await;
+    (proxy, backend)
+}
+
+/// Puts route `web` for `web.test` with one set `set` on `targets` and waits until they
+/// are healthy.
+pub async fn serve_web(proxy: &TestProxy, set: &str, targets: &[SocketAddr]) {
     proxy
         .admin
-        .put_route(&route("web", "web.test", "r1", &[backend.addr]))
+        .put_route(&route("web", "web.test", set, targets))
         .await
         .unwrap();
     wait_route_healthy(&proxy.admin, "web").await;
-    (proxy, backend)
 }
