@@ -113,6 +113,10 @@ impl ProxyConfig {
         if self.max_header_bytes < 8192 {
             return Err("the header limit must be at least 8192 bytes".to_string());
         }
+        // Heads are parsed with 32-bit offsets; no client needs more than this anyway.
+        if self.max_header_bytes > MAX_HEADER_BYTES_LIMIT {
+            return Err("the header limit must be at most 1048576 bytes (1 MiB)".to_string());
+        }
         if self.health.fast.is_zero() || self.health.steady.is_zero() {
             return Err("health check intervals must be above zero".to_string());
         }
@@ -127,3 +131,24 @@ pub const DEFAULT_MAX_BODY: u64 = 100 * 1024 * 1024;
 /// 64 KiB of request line and headers, as in nginx's default `large_client_header_buffers`
 /// (4 x 8k) order of magnitude, with room for big cookies.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// The largest header limit accepted.
+pub const MAX_HEADER_BYTES_LIMIT: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_limit_is_bounded_on_both_sides() {
+        let dir = std::path::Path::new("/nonexistent");
+        let mut config = ProxyConfig::in_dir(dir, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert!(config.validate().is_ok());
+        config.max_header_bytes = 4096;
+        assert!(config.validate().unwrap_err().contains("at least 8192"));
+        config.max_header_bytes = MAX_HEADER_BYTES_LIMIT;
+        assert!(config.validate().is_ok());
+        config.max_header_bytes = MAX_HEADER_BYTES_LIMIT + 1;
+        assert!(config.validate().unwrap_err().contains("at most 1048576"));
+    }
+}

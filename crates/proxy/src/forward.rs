@@ -179,7 +179,8 @@ impl Forwarder {
             Some(v) if !v.is_empty() && v.len() <= 200 => v.clone(),
             _ => self.ids.next(),
         };
-        let host = request_host(&req).unwrap_or_default();
+        let host = RequestHost::of(&req);
+        let host = host.as_str();
         let method = req.method().clone();
         // Only the access log needs the path after the request is handed on.
         let path = if self.log.enabled() {
@@ -189,7 +190,7 @@ impl Forwarder {
         };
         let version = req.version();
 
-        let (mut response, route, target) = self.dispatch(req, &host, &request_id, conn).await;
+        let (mut response, route, target) = self.dispatch(req, host, &request_id, conn).await;
         response
             .headers_mut()
             .insert(&X_REQUEST_ID, request_id.clone());
@@ -228,7 +229,7 @@ impl Forwarder {
                 request_id: request_id.to_str().unwrap_or_default(),
                 client: conn.ip.as_str().to_string(),
                 method: method.as_str(),
-                host: &host,
+                host,
                 path: &path,
                 protocol: version_name(version),
                 status,
@@ -294,7 +295,9 @@ impl Forwarder {
         let (response, target) = match req.into_parts() {
             (parts, Some(body)) if tunnel::is_upgrade(&parts) => {
                 let req = Request::from_parts(parts, body);
-                self.upgrade(req, &service, host, request_id, conn).await
+                // On the heap: upgrades are rare, and the two paths' futures do not share
+                // their memory, so inline this one would make every request's larger.
+                Box::pin(self.upgrade(req, &service, host, request_id, conn)).await
             }
             (parts, body) => {
                 let req = Request::from_parts(parts, body);
@@ -402,16 +405,13 @@ impl Forwarder {
                         idle_timeout: self.timeouts.upstream_idle,
                         max_head: self.max_head,
                     };
-                    tokio::time::timeout(
-                        self.response_timeout,
-                        h1_client::send(head.clone(), exchange),
-                    )
-                    .await
-                    .map(|sent| {
-                        sent.map(|response| {
-                            response.map(|body| Guarded::new(body, guard).boxed_unsync())
+                    tokio::time::timeout(self.response_timeout, h1_client::send(head, exchange))
+                        .await
+                        .map(|sent| {
+                            sent.map(|response| {
+                                response.map(|body| Guarded::new(body, guard).boxed_unsync())
+                            })
                         })
-                    })
                 }
                 // Requests with a body: hyper's client sends it while it reads the answer.
                 None => {
@@ -663,13 +663,32 @@ pub(crate) fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// The host a request is for: the Host header, or the URI's authority (HTTP/2).
-pub fn request_host<B>(req: &Request<B>) -> Option<String> {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()))
+/// The host a request is for: the Host header, or the URI's authority (HTTP/2). Both
+/// share the request's memory, so keeping the host costs a reference count, not a copy.
+enum RequestHost {
+    Header(HeaderValue),
+    Authority(hyper::http::uri::Authority),
+    Missing,
+}
+
+impl RequestHost {
+    fn of<B>(req: &Request<B>) -> RequestHost {
+        match req.headers().get(header::HOST) {
+            Some(v) if v.to_str().is_ok() => RequestHost::Header(v.clone()),
+            _ => match req.uri().authority() {
+                Some(a) => RequestHost::Authority(a.clone()),
+                None => RequestHost::Missing,
+            },
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            RequestHost::Header(v) => v.to_str().unwrap_or_default(),
+            RequestHost::Authority(a) => a.as_str(),
+            RequestHost::Missing => "",
+        }
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -215,9 +215,10 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 }
 
 fn check_head(head: &[u8]) -> HeadVerdict {
-    let mut headers = [httparse::EMPTY_HEADER; 128];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
+    // Uninitialised: filling a header array before every parse cost more than the parse.
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, &mut headers) {
         Ok(httparse::Status::Complete(_)) => {}
         // hyper parses it again and answers malformed or oversized heads itself.
         _ => return HeadVerdict::Next(State::Passthrough),

@@ -100,9 +100,9 @@ pub struct Exchange {
 
 /// Sends `head` to the target and returns its answer; the body streams from the
 /// connection. Hop-by-hop headers are already removed from the answer.
-pub async fn send(head: Bytes, ex: Exchange) -> Result<Response<ResponseBody>, UpstreamError> {
+pub async fn send(head: &[u8], ex: Exchange) -> Result<Response<ResponseBody>, UpstreamError> {
     if let Some(conn) = pool::checkout(ex.addr) {
-        match exchange(conn, &head, &ex).await {
+        match exchange(conn, head, &ex).await {
             Ok(response) => return Ok(response),
             // Nothing of an answer came back: the target closed the idle connection
             // before it read the request, so a fresh connection may carry it.
@@ -111,7 +111,7 @@ pub async fn send(head: Bytes, ex: Exchange) -> Result<Response<ResponseBody>, U
         }
     }
     let conn = connect(&ex).await?;
-    exchange(conn, &head, &ex).await.map_err(|f| match f {
+    exchange(conn, head, &ex).await.map_err(|f| match f {
         Failure::BeforeAnswer(e) | Failure::Answer(e) => UpstreamError::Other(e),
     })
 }
@@ -201,9 +201,16 @@ struct Head {
 /// interim (1xx) answers. What follows the head stays in `buf`: the start of the body.
 fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut headers);
-        let len = match parsed.parse(buf) {
+        // Uninitialised: filling a header array before every parse cost more than the parse.
+        let mut headers =
+            [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let parsing = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut parsed,
+            buf,
+            &mut headers,
+        );
+        let len = match parsing {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => {
@@ -231,22 +238,24 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
         let base = buf.as_ptr() as usize;
         let count = parsed.headers.len();
         // Offsets of each name and value, for slicing them out of the head once it is split
-        // off the buffer (the parsed lines borrow the buffer until then).
-        let mut lines: Vec<(usize, usize, usize, usize)> = Vec::with_capacity(count);
+        // off the buffer (the parsed lines borrow the buffer until then). On the stack: a
+        // vector here was one more allocation for every answer.
+        let mut lines = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut close = http10;
         let mut keep_alive = false;
         let mut connection_names: Vec<&[u8]> = Vec::new();
-        for h in parsed.headers.iter() {
-            let name_at = h.name.as_ptr() as usize - base;
-            let value_at = h.value.as_ptr() as usize - base;
-            lines.push((
+        for (line, h) in lines.iter_mut().zip(parsed.headers.iter()) {
+            // A head is at most `max_head` bytes, far below 4 GiB.
+            let name_at = (h.name.as_ptr() as usize - base) as u32;
+            let value_at = (h.value.as_ptr() as usize - base) as u32;
+            *line = (
                 name_at,
-                name_at + h.name.len(),
+                name_at + h.name.len() as u32,
                 value_at,
-                value_at + h.value.len(),
-            ));
+                value_at + h.value.len() as u32,
+            );
             if h.name.eq_ignore_ascii_case("content-length") {
                 let value = std::str::from_utf8(h.value)
                     .ok()
@@ -309,8 +318,11 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
         };
 
         let head = buf.split_to(len).freeze();
-        let mut map = HeaderMap::with_capacity(count);
-        for &(ns, ne, vs, ve) in &lines {
+        // Room for the headers the proxy adds (X-Request-Id, and Connection when draining),
+        // so that adding them does not grow the map.
+        let mut map = HeaderMap::with_capacity(count + 2);
+        for &(ns, ne, vs, ve) in &lines[..count] {
+            let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
             let Ok(name) = HeaderName::from_bytes(&head[ns..ne]) else {
                 return Err(Failure::Answer(
                     "the target sent an invalid header name".into(),

@@ -17,10 +17,11 @@ use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
@@ -54,42 +55,50 @@ where
         let _ = force.wait_for(|f| *f).await;
     };
     tokio::pin!(forced);
+    // One timer for the connection's life instead of one per read: registering a timer and
+    // taking it out again for every request was a measurable part of a request's cost. It
+    // fires at most once per `idle_timeout` and is pushed back to the real deadline, the
+    // last progress plus the timeout, when that is later.
+    let idle = tokio::time::sleep(settings.idle_timeout);
+    tokio::pin!(idle);
+    let mut progress = Instant::now();
     loop {
         // Read until a whole head is buffered.
-        let (len, close) = loop {
+        let (parts, close) = loop {
             if !buf.is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut parsed = httparse::Request::new(&mut headers);
-                match parsed.parse(&buf) {
-                    Ok(httparse::Status::Complete(len)) => match takes(&parsed) {
-                        Some(close) => break (len, close),
-                        None => return Some(Rewind::new(io, buf)),
-                    },
-                    Ok(httparse::Status::Partial) if buf.len() <= settings.max_head => {}
-                    // hyper answers what it cannot parse (400, 431) or speaks HTTP/2.
-                    _ => return Some(Rewind::new(io, buf)),
+                match take_request(&mut buf, settings.max_head) {
+                    Taken::Request(parts, close) => break (parts, close),
+                    Taken::Partial => {}
+                    // hyper answers what it cannot parse (400, 431), takes requests with a
+                    // body or an upgrade, and speaks HTTP/2.
+                    Taken::ForHyper => return Some(Rewind::new(io, buf)),
                 }
             }
             buf.reserve(4096);
             let read = tokio::select! {
-                read = tokio::time::timeout(settings.idle_timeout, io.read_buf(&mut buf)) => read,
+                read = io.read_buf(&mut buf) => Some(read),
                 // The drain deadline passed: an idle connection closes now.
-                _ = &mut forced, if buf.is_empty() => Ok(Ok(0)),
+                _ = &mut forced, if buf.is_empty() => Some(Ok(0)),
+                () = &mut idle => {
+                    let deadline = progress + settings.idle_timeout;
+                    if Instant::now() < deadline {
+                        idle.as_mut().reset(deadline.into());
+                        continue;
+                    }
+                    None
+                }
             };
             match read {
-                Ok(Ok(n)) if n > 0 => {}
+                Some(Ok(n)) if n > 0 => progress = Instant::now(),
                 // End of stream, an error, or idle too long. A partial head at the end goes
                 // to hyper, which reports it.
-                Ok(Ok(_)) if !buf.is_empty() => return Some(Rewind::new(io, buf)),
+                Some(Ok(_)) if !buf.is_empty() => return Some(Rewind::new(io, buf)),
                 _ => {
                     // `FramingGuard` writes a deferred 400 on shutdown.
                     let _ = io.shutdown().await;
                     return None;
                 }
             }
-        };
-        let Some(parts) = take_request(&mut buf, len) else {
-            return Some(Rewind::new(io, buf));
         };
         let head_request = parts.method == Method::HEAD;
         let response = forwarder.handle_bodyless(parts, info).await;
@@ -102,6 +111,7 @@ where
             let _ = io.shutdown().await;
             return None;
         }
+        progress = Instant::now();
     }
 }
 
@@ -142,45 +152,79 @@ fn takes(parsed: &httparse::Request<'_, '_>) -> Option<bool> {
     Some(close)
 }
 
-/// Splits the head of `len` bytes off `buf` and builds the request parts, or `None`
-/// (with `buf` as it was) when hyper should answer it instead.
-fn take_request(buf: &mut BytesMut, len: usize) -> Option<hyper::http::request::Parts> {
-    // Parsed again from the frozen head, so header values share its memory instead of
-    // being copied.
-    let head = buf.split_to(len).freeze();
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let _ = parsed.parse(&head);
+/// What `take_request` found at the start of the buffer.
+// Returned once per request and taken apart at once; boxing the parts would cost an
+// allocation per request to save a move.
+#[allow(clippy::large_enum_variant)]
+enum Taken {
+    /// A whole request this server takes, and whether the client asked to close after it.
+    Request(hyper::http::request::Parts, bool),
+    /// The head is not complete yet.
+    Partial,
+    /// A request for hyper, or bytes hyper answers with an error; `buf` is as it was.
+    ForHyper,
+}
+
+/// Parses the head at the start of `buf` once and, when this server takes the request,
+/// splits it off and builds the request parts with header values sharing its memory.
+fn take_request(buf: &mut BytesMut, max_head: usize) -> Taken {
+    // Uninitialised: filling a header array before every parse cost more than the parse.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let len = match parsed.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() <= max_head => return Taken::Partial,
+        _ => return Taken::ForHyper,
+    };
+    let Some(close) = takes(&parsed) else {
+        return Taken::ForHyper;
+    };
+    // Offsets into the head, so that the values can be sliced out of it once it is split
+    // off the buffer (the parsed lines borrow the buffer until then). `max_head` is far
+    // below 4 GiB (see `ProxyConfig::validate`).
+    let base = buf.as_ptr() as usize;
+    let span = |part: &[u8]| {
+        let at = (part.as_ptr() as usize - base) as u32;
+        (at, at + part.len() as u32)
+    };
+    let (Some(method), Some(path)) = (parsed.method, parsed.path) else {
+        return Taken::ForHyper;
+    };
+    let method = Method::from_bytes(method.as_bytes());
+    let path = span(path.as_bytes());
     let count = parsed.headers.len();
-    let uri = Uri::from_maybe_shared(head.slice_ref(parsed.path?.as_bytes())).ok();
-    let method = Method::from_bytes(parsed.method?.as_bytes()).ok();
-    // Put the head back for hyper, which answers 400.
-    let put_back = |buf: &mut BytesMut| {
+    let mut lines = [((0u32, 0u32), (0u32, 0u32)); MAX_HEADERS];
+    for (line, h) in lines.iter_mut().zip(parsed.headers.iter()) {
+        *line = (span(h.name.as_bytes()), span(h.value));
+    }
+    let Ok(method) = method else {
+        return Taken::ForHyper;
+    };
+    let head = buf.split_to(len).freeze();
+    let slice = |(start, end): (u32, u32)| head.slice(start as usize..end as usize);
+    let built = (|| {
+        let uri = Uri::from_maybe_shared(slice(path)).ok()?;
+        let mut map = HeaderMap::with_capacity(count);
+        for &(name, value) in &lines[..count] {
+            let name = HeaderName::from_bytes(&head[name.0 as usize..name.1 as usize]).ok()?;
+            let value = HeaderValue::from_maybe_shared(slice(value)).ok()?;
+            map.append(name, value);
+        }
+        Some((uri, map))
+    })();
+    let Some((uri, map)) = built else {
+        // Put the head back for hyper, which answers 400.
         let mut restored = BytesMut::from(&head[..]);
         restored.unsplit(std::mem::take(buf));
         *buf = restored;
+        return Taken::ForHyper;
     };
-    let (Some(uri), Some(method)) = (uri, method) else {
-        put_back(buf);
-        return None;
-    };
-    let mut map = HeaderMap::with_capacity(count);
-    for h in parsed.headers.iter() {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_maybe_shared(head.slice_ref(h.value)),
-        ) else {
-            put_back(buf);
-            return None;
-        };
-        map.append(name, value);
-    }
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     *request.headers_mut() = map;
-    Some(request.into_parts().0)
+    Taken::Request(request.into_parts().0, close)
 }
 
 /// `Forwarder` marks answers that must close the connection (the process is draining).

@@ -417,8 +417,10 @@ fn connection_builder(config: &ProxyConfig) -> auto::Builder<TokioExecutor> {
 /// connection type's bounds are hyper's own and do not name well in a generic function.
 macro_rules! serve_conn {
     ($conn:expr, $stop:ident, $force:ident, $is_h2:ident) => {{
-        let conn = $conn;
-        tokio::pin!(conn);
+        // On the heap: only connections that leave berth's own server (HTTP/2, requests
+        // with a body or an upgrade) pay for hyper's state, instead of every connection's
+        // task carrying room for it.
+        let mut conn = Box::pin($conn);
         let mut stop = $stop;
         let mut force = $force;
         let finished = tokio::select! {
@@ -549,71 +551,118 @@ async fn serve_client(
     load: Load,
 ) {
     let _load = load;
+    match tls {
+        None => serve_plain(stream, peer, ctx).await,
+        // On the heap: a plain connection's task then carries no room for TLS state (the
+        // two paths' futures do not share their memory inside one task).
+        Some(acceptor) => Box::pin(serve_tls(stream, peer, acceptor, ctx)).await,
+    }
+}
+
+/// hyper's service for one client connection: every request goes to the `Forwarder`, and
+/// an HTTP/2 request marks the connection as HTTP/2 for the drain (see `serve_conn!`).
+macro_rules! hyper_service {
+    ($forwarder:expr, $info:expr, $is_h2:expr) => {{
+        let forwarder = $forwarder;
+        let info = $info;
+        let seen_h2 = $is_h2.clone();
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            if req.version() == hyper::Version::HTTP_2 {
+                seen_h2.store(true, Ordering::Release);
+            }
+            let forwarder = forwarder.clone();
+            async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
+        })
+    }};
+}
+
+/// HTTP/1.1 connections start on berth's own server (requests without a body) and move to
+/// hyper at the first request it does not take; HTTP/2 (by preface) goes to hyper at once.
+async fn serve_plain(stream: TcpStream, peer: SocketAddr, ctx: Accepting) {
+    let info = ConnInfo::new(peer, false);
+    let guard = FramingGuard::new(stream, ctx.max_head, ctx.header_timeout);
+    let settings = h1_server::Settings {
+        idle_timeout: ctx.header_timeout,
+        max_head: ctx.max_head,
+    };
+    let Some(io) = h1_server::serve(
+        guard,
+        ctx.forwarder.clone(),
+        info,
+        settings,
+        ctx.force.clone(),
+    )
+    .await
+    else {
+        return;
+    };
+    let is_h2 = Arc::new(AtomicBool::new(false));
     let Accepting {
         forwarder,
         builder,
         stop,
         force,
-        max_head,
-        header_timeout,
         ..
     } = ctx;
-    let info = ConnInfo::new(peer, tls.is_some());
-    let fast = forwarder.clone();
-    let is_h2 = Arc::new(AtomicBool::new(false));
-    let seen_h2 = is_h2.clone();
-    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        if req.version() == hyper::Version::HTTP_2 {
-            seen_h2.store(true, Ordering::Release);
-        }
-        let forwarder = forwarder.clone();
-        async move { Ok::<_, Infallible>(forwarder.handle(req, info).await) }
-    });
-    let settings = || h1_server::Settings {
-        idle_timeout: header_timeout,
-        max_head,
+    let service = hyper_service!(forwarder, info, is_h2);
+    serve_conn!(
+        builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+        stop,
+        force,
+        is_h2
+    );
+}
+
+/// The TLS handshake, then the same servers as plain HTTP; ALPN `h2` goes to hyper at once.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    ctx: Accepting,
+) {
+    let info = ConnInfo::new(peer, true);
+    let Ok(Ok(stream)) =
+        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+    else {
+        return;
     };
-    // HTTP/1.1 connections start on berth's own server (requests without a body) and move
-    // to hyper at the first request it does not take; HTTP/2 (by preface or ALPN) goes to
-    // hyper at once.
-    match tls {
-        None => {
-            let guard = FramingGuard::new(stream, max_head, header_timeout);
-            let Some(io) = h1_server::serve(guard, fast, info, settings(), force.clone()).await
-            else {
-                return;
-            };
-            serve_conn!(
-                builder.serve_connection_with_upgrades(TokioIo::new(io), service),
-                stop,
-                force,
-                is_h2
-            );
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    let guard = FramingGuard::new(stream, ctx.max_head, ctx.header_timeout);
+    let io = if h2 {
+        h1_server::Rewind::new(guard, bytes::BytesMut::new())
+    } else {
+        let settings = h1_server::Settings {
+            idle_timeout: ctx.header_timeout,
+            max_head: ctx.max_head,
+        };
+        match h1_server::serve(
+            guard,
+            ctx.forwarder.clone(),
+            info,
+            settings,
+            ctx.force.clone(),
+        )
+        .await
+        {
+            Some(io) => io,
+            None => return,
         }
-        Some(acceptor) => {
-            let Ok(Ok(stream)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-            else {
-                return;
-            };
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-            let guard = FramingGuard::new(stream, max_head, header_timeout);
-            let io = if h2 {
-                h1_server::Rewind::new(guard, bytes::BytesMut::new())
-            } else {
-                match h1_server::serve(guard, fast, info, settings(), force.clone()).await {
-                    Some(io) => io,
-                    None => return,
-                }
-            };
-            serve_conn!(
-                builder.serve_connection_with_upgrades(TokioIo::new(io), service),
-                stop,
-                force,
-                is_h2
-            );
-        }
-    }
+    };
+    let is_h2 = Arc::new(AtomicBool::new(false));
+    let Accepting {
+        forwarder,
+        builder,
+        stop,
+        force,
+        ..
+    } = ctx;
+    let service = hyper_service!(forwarder, info, is_h2);
+    serve_conn!(
+        builder.serve_connection_with_upgrades(TokioIo::new(io), service),
+        stop,
+        force,
+        is_h2
+    );
 }
 
 fn spawn_metrics(listener: TcpListener, metrics: Arc<Metrics>, mut stop: watch::Receiver<bool>) {
