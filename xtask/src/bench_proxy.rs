@@ -23,6 +23,8 @@ const WRK: &str = "/usr/bin/wrk";
 const NGINX: &str = "/usr/sbin/nginx";
 const HAPROXY: &str = "/usr/sbin/haproxy";
 const CADDY: &str = "/usr/bin/caddy";
+const VALGRIND: &str = "/usr/bin/valgrind";
+const CALLGRIND_CONTROL: &str = "/usr/bin/callgrind_control";
 const INSTALL_HINT: &str = "install it: apt-get install nginx haproxy caddy wrk";
 
 /// How long a server may take to answer its first request before the run gives up.
@@ -64,6 +66,8 @@ pub struct Options {
     rounds: usize,
     /// The proxies to measure; testapp direct is always measured, as the anchor.
     servers: Vec<Kind>,
+    /// Also count berth's and nginx's instructions per request under callgrind.
+    instructions: bool,
 }
 
 impl Options {
@@ -73,9 +77,14 @@ impl Options {
             conns: vec![1, 64, 256],
             rounds: 3,
             servers: Kind::PROXIES.to_vec(),
+            instructions: false,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
+            if *flag == "--instructions" {
+                options.instructions = true;
+                continue;
+            }
             let mut value = || {
                 args.next()
                     .with_context(|| format!("{flag} needs a value"))
@@ -154,6 +163,13 @@ struct Memory {
 }
 
 pub fn run(root: &Path, options: Options) -> Result<()> {
+    if options.instructions {
+        for tool in [VALGRIND, CALLGRIND_CONTROL] {
+            if !Path::new(tool).exists() {
+                bail!("{tool} is missing; install it: apt-get install valgrind");
+            }
+        }
+    }
     for tool in [WRK]
         .into_iter()
         .chain(options.servers.iter().filter_map(|kind| match kind {
@@ -203,7 +219,7 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
             let (port, server) = match kind {
                 Kind::Direct => (backend.port, None),
                 _ => {
-                    let server = start(kind, &ctx, dir.path(), backend.port)?;
+                    let server = start(kind, &ctx, dir.path(), backend.port, None)?;
                     (server.port, Some(server))
                 }
             };
@@ -235,8 +251,19 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
     for kind in [Kind::Berth, Kind::Nginx] {
         if options.servers.contains(&kind) {
             // A fresh instance, so that the figure does not depend on what wrk left behind.
-            let server = start(kind, &ctx, dir.path(), backend.port)?;
+            let server = start(kind, &ctx, dir.path(), backend.port, None)?;
             memory.push(measure_memory(kind, &server)?);
+        }
+    }
+    let mut instructions = Vec::new();
+    if options.instructions {
+        for kind in [Kind::Berth, Kind::Nginx] {
+            if options.servers.contains(&kind) {
+                instructions.push((
+                    kind,
+                    measure_instructions(kind, &ctx, dir.path(), backend.port)?,
+                ));
+            }
         }
     }
     drop(backend);
@@ -254,7 +281,83 @@ pub fn run(root: &Path, options: Options) -> Result<()> {
         println!();
         print!("{}", memory_table(&memory));
     }
+    if !instructions.is_empty() {
+        println!();
+        print!("{}", instructions_table(&instructions));
+    }
     Ok(())
+}
+
+/// Connections and length of the run counted under callgrind; valgrind runs a program
+/// some 50 times slower, so a short run already has tens of thousands of requests.
+const CALLGRIND_CONNS: usize = 64;
+const CALLGRIND_RUN: Duration = Duration::from_secs(15);
+
+/// The user-space instructions one proxy executes per request, counted by callgrind: a
+/// figure that, unlike requests/s, does not move with what else the machine is doing
+/// (BENCHMARKS.md). Counting starts after a warm-up, so start-up is not in it.
+fn measure_instructions(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<f64> {
+    let out_dir = dir.join(format!("callgrind-{}", kind.name()));
+    std::fs::create_dir_all(&out_dir)?;
+    let server = start(kind, ctx, dir, backend_port, Some(&out_dir))?;
+    wrk(server.port, CALLGRIND_CONNS, WARM_UP)?;
+    // Zero every counter (nginx's workers are processes of their own), run, then dump.
+    crate::cmd::output(Command::new(CALLGRIND_CONTROL).arg("--zero"))?;
+    let requests = wrk_requests(server.port, CALLGRIND_CONNS, CALLGRIND_RUN)?;
+    crate::cmd::output(Command::new(CALLGRIND_CONTROL).arg("--dump"))?;
+    drop(server);
+    // Each process's first dump is `cg.PID.1`; the files without a suffix hold what ran
+    // before the zeroing and after the dump.
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(&out_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "1") {
+            let text = std::fs::read_to_string(&path)?;
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("totals:"))
+                .with_context(|| format!("no totals line in {}", path.display()))?;
+            total += line.trim().parse::<u64>()?;
+        }
+    }
+    if requests == 0 || total == 0 {
+        bail!(
+            "callgrind counted {total} instructions for {requests} requests of {}",
+            kind.name()
+        );
+    }
+    Ok(total as f64 / requests as f64)
+}
+
+/// The number of requests one wrk run completed.
+fn wrk_requests(port: u16, conns: usize, duration: Duration) -> Result<u64> {
+    let output = crate::cmd::output(
+        Command::new(WRK)
+            .arg("-t1")
+            .arg(format!("-c{conns}"))
+            .arg(format!("-d{}s", duration.as_secs()))
+            .arg(format!("http://127.0.0.1:{port}/")),
+    )?;
+    output
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .with_context(|| format!("no request count in wrk's report:\n{output}"))
+}
+
+fn instructions_table(rows: &[(Kind, f64)]) -> String {
+    let nginx = rows
+        .iter()
+        .find(|(k, _)| *k == Kind::Nginx)
+        .map(|(_, n)| *n);
+    let mut out = String::from(
+        "| server | instructions per request (callgrind) | vs nginx |\n|---|---|---|\n",
+    );
+    for (kind, n) in rows {
+        let ratio = nginx.map_or("—".to_string(), |base| format!("{:.2}x", n / base));
+        let _ = writeln!(out, "| {} | {:.0} | {ratio} |", kind.name(), n);
+    }
+    out
 }
 
 /// What every server start needs.
@@ -330,6 +433,7 @@ struct Server {
     port: u16,
     child: Child,
     log: PathBuf,
+    ready_deadline: Duration,
 }
 
 impl Drop for Server {
@@ -369,7 +473,7 @@ fn start_testapp(ctx: &Binaries, dir: &Path) -> Result<Server> {
         .env("BIND", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("DATA_DIR", dir);
-    let mut server = spawn(Kind::Direct, command, port, dir, "testapp")?;
+    let mut server = spawn(Kind::Direct, command, port, dir, "testapp", None)?;
     wait_for(&mut server, "a 200 on /", || {
         http_status(port, "/") == Some(200)
     })?;
@@ -378,7 +482,15 @@ fn start_testapp(ctx: &Binaries, dir: &Path) -> Result<Server> {
 
 /// Starts the proxy `kind` in front of the backend on `backend_port` and waits until it
 /// answers `/` through its route.
-fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Server> {
+/// With `callgrind`, the server runs under valgrind's callgrind, its counts kept in that
+/// directory, and is given longer to start.
+fn start(
+    kind: Kind,
+    ctx: &Binaries,
+    dir: &Path,
+    backend_port: u16,
+    callgrind: Option<&Path>,
+) -> Result<Server> {
     let port = free_port()?;
     let dir = dir.join(format!("{}-{port}", kind.name()));
     std::fs::create_dir_all(&dir)?;
@@ -395,7 +507,7 @@ fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Se
                 .arg("--state-file")
                 .arg(dir.join("state.json"))
                 .args(["--access-log", "off"]);
-            let mut server = spawn(kind, command, port, &dir, "berth")?;
+            let mut server = spawn(kind, command, port, &dir, "berth", callgrind)?;
             wait_for(&mut server, "its admin socket", || socket.exists())?;
             // wrk sends `Host: 127.0.0.1:PORT`, and berth matches the host without the port.
             crate::cmd::output(
@@ -416,7 +528,13 @@ fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Se
         }
         Kind::Nginx => {
             let config = dir.join("nginx.conf");
-            std::fs::write(&config, nginx_config(&dir, &listen, &backend, ctx.nofile))?;
+            let mut text = nginx_config(&dir, &listen, &backend, ctx.nofile);
+            if callgrind.is_some() {
+                // nginx renames its worker processes, so callgrind_control cannot find them
+                // to zero and dump their counts; one process serves the requests itself.
+                text = text.replace("master_process on;", "master_process off;");
+            }
+            std::fs::write(&config, text)?;
             let mut command = Command::new(NGINX);
             command
                 .arg("-c")
@@ -425,14 +543,14 @@ fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Se
                 .arg(&dir)
                 .arg("-e")
                 .arg(dir.join("error.log"));
-            spawn(kind, command, port, &dir, "nginx")?
+            spawn(kind, command, port, &dir, "nginx", callgrind)?
         }
         Kind::Haproxy => {
             let config = dir.join("haproxy.cfg");
             std::fs::write(&config, haproxy_config(&listen, &backend))?;
             let mut command = Command::new(HAPROXY);
             command.arg("-f").arg(&config).arg("-db");
-            spawn(kind, command, port, &dir, "haproxy")?
+            spawn(kind, command, port, &dir, "haproxy", callgrind)?
         }
         Kind::Caddy => {
             let config = dir.join("Caddyfile");
@@ -446,7 +564,7 @@ fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Se
                 .env("HOME", &dir)
                 .env("XDG_DATA_HOME", dir.join("data"))
                 .env("XDG_CONFIG_HOME", dir.join("config"));
-            spawn(kind, command, port, &dir, "caddy")?
+            spawn(kind, command, port, &dir, "caddy", callgrind)?
         }
     };
     let mut server = server;
@@ -459,8 +577,33 @@ fn start(kind: Kind, ctx: &Binaries, dir: &Path, backend_port: u16) -> Result<Se
 }
 
 /// Spawns `command` with its output in `name.log` under `dir`; the caller waits for it.
-fn spawn(kind: Kind, mut command: Command, port: u16, dir: &Path, name: &str) -> Result<Server> {
+fn spawn(
+    kind: Kind,
+    command: Command,
+    port: u16,
+    dir: &Path,
+    name: &str,
+    callgrind: Option<&Path>,
+) -> Result<Server> {
     let log = dir.join(format!("{name}.log"));
+    let mut command = match callgrind {
+        None => command,
+        Some(out_dir) => {
+            let mut wrapped = Command::new(VALGRIND);
+            wrapped
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}/cg.%p", out_dir.display()))
+                .arg(command.get_program())
+                .args(command.get_args());
+            for (key, value) in command.get_envs() {
+                match value {
+                    Some(value) => wrapped.env(key, value),
+                    None => wrapped.env_remove(key),
+                };
+            }
+            wrapped
+        }
+    };
     let out = File::create(&log)?;
     command
         .stdin(Stdio::null())
@@ -474,13 +617,18 @@ fn spawn(kind: Kind, mut command: Command, port: u16, dir: &Path, name: &str) ->
         port,
         child,
         log,
+        ready_deadline: if callgrind.is_some() {
+            READY_DEADLINE * 6
+        } else {
+            READY_DEADLINE
+        },
     })
 }
 
 /// Polls `ready` until it holds, failing with the server's log when the server exits or the
 /// deadline passes.
 fn wait_for(server: &mut Server, what: &str, mut ready: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + READY_DEADLINE;
+    let deadline = Instant::now() + server.ready_deadline;
     loop {
         if ready() {
             return Ok(());
@@ -497,7 +645,7 @@ fn wait_for(server: &mut Server, what: &str, mut ready: impl FnMut() -> bool) ->
             bail!(
                 "{} gave no {what} within {} s:\n{}",
                 server.kind.name(),
-                READY_DEADLINE.as_secs(),
+                server.ready_deadline.as_secs(),
                 log()
             );
         }

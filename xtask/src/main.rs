@@ -36,11 +36,12 @@ tasks:
   bench up [N]            berth up -d vs docker-compose up -d on a generated N-service
                           testapp stack (default 10): from nothing and no-op, 3 rounds
   bench proxy [--duration 10s] [--conns 1,64,256] [--rounds 3]
-              [--servers berth,nginx,haproxy,caddy]
+              [--servers berth,nginx,haproxy,caddy] [--instructions]
                           berth's proxy vs nginx, HAProxy and Caddy in front of testapp on
                           loopback (wrk req/s, p50, p99, medians of the rounds; RSS with
                           10,000 idle connections), testapp answered directly as the anchor,
-                          all measured in the same run
+                          all measured in the same run; --instructions also counts berth's
+                          and nginx's instructions per request under valgrind's callgrind
   bench deploy            berth deploy (2 and 1 replicas, behind its proxy) vs docker-compose
                           up -d recreating the same testapp service, 5 rounds, each under
                           4 clients x 150 req/s: wall time, switch time, failed requests,
