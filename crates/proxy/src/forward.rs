@@ -403,15 +403,13 @@ impl Forwarder {
                         head_request: parts.method == hyper::Method::HEAD,
                         connect_timeout: self.connect_timeout,
                         idle_timeout: self.timeouts.upstream_idle,
+                        response_timeout: self.response_timeout,
                         max_head: self.max_head,
                     };
-                    tokio::time::timeout(self.response_timeout, h1_client::send(head, exchange))
-                        .await
-                        .map(|sent| {
-                            sent.map(|response| {
-                                response.map(|body| Guarded::new(body, guard).boxed_unsync())
-                            })
-                        })
+                    // The client bounds the wait itself, with a timer kept per connection.
+                    h1_client::send(head, exchange).await.map(|response| {
+                        response.map(|body| Guarded::new(body, guard).boxed_unsync())
+                    })
                 }
                 // Requests with a body: hyper's client sends it while it reads the answer.
                 None => {
@@ -432,23 +430,27 @@ impl Forwarder {
                         Ok(r) => r,
                         Err(reason) => return (error_page::bad_request(&reason), None),
                     };
-                    tokio::time::timeout(self.response_timeout, self.send_upstream(upstream_req))
-                        .await
-                        .map(|sent| {
-                            sent.map(|response| {
-                                let (mut parts, incoming) = response.into_parts();
-                                strip_hop_headers(&mut parts.headers);
-                                let body = Guarded::new(incoming, guard)
-                                    .map_err(BoxError::from)
-                                    .boxed_unsync();
-                                Response::from_parts(parts, body)
-                            })
-                        })
+                    match tokio::time::timeout(
+                        self.response_timeout,
+                        self.send_upstream(upstream_req),
+                    )
+                    .await
+                    {
+                        Ok(sent) => sent.map(|response| {
+                            let (mut parts, incoming) = response.into_parts();
+                            strip_hop_headers(&mut parts.headers);
+                            let body = Guarded::new(incoming, guard)
+                                .map_err(BoxError::from)
+                                .boxed_unsync();
+                            Response::from_parts(parts, body)
+                        }),
+                        Err(_) => Err(UpstreamError::Timeout),
+                    }
                 }
             };
             match sent {
-                Ok(Ok(response)) => return (response, Some(target)),
-                Ok(Err(UpstreamError::Connect(e))) => {
+                Ok(response) => return (response, Some(target)),
+                Err(UpstreamError::Connect(e)) => {
                     self.passive_failure(service, &target, "connect");
                     last_error = format!("target {} refused the connection: {e}", target.authority);
                     if !replayable {
@@ -456,7 +458,7 @@ impl Forwarder {
                     }
                     excluded = Some(target);
                 }
-                Ok(Err(UpstreamError::RequestBody(e))) => {
+                Err(UpstreamError::RequestBody(e)) => {
                     let response = if e.contains("limit") {
                         error_page::too_large(self.max_body)
                     } else {
@@ -464,7 +466,7 @@ impl Forwarder {
                     };
                     return (response, Some(target));
                 }
-                Ok(Err(UpstreamError::Other(e))) => {
+                Err(UpstreamError::Other(e)) => {
                     target.record_failure();
                     self.count_error(service, &target, "other");
                     // A connection that broke before any answer (a target killed with
@@ -484,7 +486,7 @@ impl Forwarder {
                         Some(target),
                     );
                 }
-                Err(_) => {
+                Err(UpstreamError::Timeout) => {
                     target.record_failure();
                     self.count_error(service, &target, "timeout");
                     return (

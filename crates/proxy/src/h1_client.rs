@@ -19,7 +19,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode, Version};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -94,6 +96,9 @@ pub struct Exchange {
     pub head_request: bool,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Waiting for the answer head, a fresh connection's connect included; past it the
+    /// client gets a 504.
+    pub response_timeout: Duration,
     /// The longest answer head accepted.
     pub max_head: usize,
 }
@@ -101,22 +106,31 @@ pub struct Exchange {
 /// Sends `head` to the target and returns its answer; the body streams from the
 /// connection. Hop-by-hop headers are already removed from the answer.
 pub async fn send(head: &[u8], ex: Exchange) -> Result<Response<ResponseBody>, UpstreamError> {
+    // One deadline for the whole request, a retry on a fresh connection included.
+    let deadline = tokio::time::Instant::now() + ex.response_timeout;
     if let Some(conn) = pool::checkout(ex.addr) {
-        match exchange(conn, head, &ex).await {
+        match exchange(conn, head, &ex, deadline).await {
             Ok(response) => return Ok(response),
             // Nothing of an answer came back: the target closed the idle connection
             // before it read the request, so a fresh connection may carry it.
             Err(Failure::BeforeAnswer(_)) => {}
             Err(Failure::Answer(e)) => return Err(UpstreamError::Other(e)),
+            Err(Failure::Timeout) => return Err(UpstreamError::Timeout),
         }
     }
-    let conn = connect(&ex).await?;
-    exchange(conn, head, &ex).await.map_err(|f| match f {
-        Failure::BeforeAnswer(e) | Failure::Answer(e) => UpstreamError::Other(e),
-    })
+    let conn = match tokio::time::timeout_at(deadline, connect(&ex, deadline)).await {
+        Ok(conn) => conn?,
+        Err(_) => return Err(UpstreamError::Timeout),
+    };
+    exchange(conn, head, &ex, deadline)
+        .await
+        .map_err(|f| match f {
+            Failure::BeforeAnswer(e) | Failure::Answer(e) => UpstreamError::Other(e),
+            Failure::Timeout => UpstreamError::Timeout,
+        })
 }
 
-async fn connect(ex: &Exchange) -> Result<Conn, UpstreamError> {
+async fn connect(ex: &Exchange, deadline: tokio::time::Instant) -> Result<Conn, UpstreamError> {
     let stream = match tokio::time::timeout(ex.connect_timeout, TcpStream::connect(ex.addr)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Err(UpstreamError::Connect(e.to_string())),
@@ -128,10 +142,7 @@ async fn connect(ex: &Exchange) -> Result<Conn, UpstreamError> {
         }
     };
     let _ = stream.set_nodelay(true);
-    Ok(Conn {
-        stream,
-        buf: BytesMut::new(),
-    })
+    Ok(Conn::new(stream, deadline))
 }
 
 enum Failure {
@@ -139,53 +150,78 @@ enum Failure {
     BeforeAnswer(String),
     /// The target answered, but not with a valid HTTP/1.1 answer, or broke off inside it.
     Answer(String),
+    /// No whole answer head arrived by the deadline.
+    Timeout,
 }
 
+/// Sends the head and reads the answer head, both bounded by `deadline`.
 async fn exchange(
     mut conn: Conn,
     head: &[u8],
     ex: &Exchange,
+    deadline: tokio::time::Instant,
 ) -> Result<Response<ResponseBody>, Failure> {
-    conn.stream
-        .write_all(head)
-        .await
-        .map_err(|e| Failure::BeforeAnswer(format!("cannot send the request: {e}")))?;
-    conn.buf.clear();
-    loop {
-        conn.buf.reserve(8192);
-        let n = conn.stream.read_buf(&mut conn.buf).await.map_err(|e| {
-            if conn.buf.is_empty() {
-                Failure::BeforeAnswer(format!("connection failed before an answer: {e}"))
-            } else {
-                Failure::Answer(format!("connection failed inside the answer head: {e}"))
+    let Conn { stream, buf, timer } = &mut conn;
+    let work = async {
+        stream
+            .write_all(head)
+            .await
+            .map_err(|e| Failure::BeforeAnswer(format!("cannot send the request: {e}")))?;
+        buf.clear();
+        loop {
+            buf.reserve(8192);
+            let n = stream.read_buf(buf).await.map_err(|e| {
+                if buf.is_empty() {
+                    Failure::BeforeAnswer(format!("connection failed before an answer: {e}"))
+                } else {
+                    Failure::Answer(format!("connection failed inside the answer head: {e}"))
+                }
+            })?;
+            if n == 0 {
+                return Err(if buf.is_empty() {
+                    Failure::BeforeAnswer(
+                        "the target closed the connection without answering".into(),
+                    )
+                } else {
+                    Failure::Answer(
+                        "the target closed the connection inside the answer head".into(),
+                    )
+                });
             }
-        })?;
-        if n == 0 {
-            return Err(if conn.buf.is_empty() {
-                Failure::BeforeAnswer("the target closed the connection without answering".into())
-            } else {
-                Failure::Answer("the target closed the connection inside the answer head".into())
-            });
+            match parse_head(buf, ex)? {
+                Some(head) => return Ok(head),
+                None if buf.len() > ex.max_head => {
+                    return Err(Failure::Answer(format!(
+                        "the answer head is larger than {} bytes",
+                        ex.max_head
+                    )))
+                }
+                None => continue,
+            }
         }
-        match parse_head(&mut conn.buf, ex)? {
-            Some(head) => {
-                let body =
-                    ResponseBody::new(conn, head.framing, ex.addr, head.reusable, ex.idle_timeout);
-                let mut response = Response::new(body);
-                *response.status_mut() = head.status;
-                *response.version_mut() = Version::HTTP_11;
-                *response.headers_mut() = head.headers;
-                return Ok(response);
-            }
-            None if conn.buf.len() > ex.max_head => {
-                return Err(Failure::Answer(format!(
-                    "the answer head is larger than {} bytes",
-                    ex.max_head
-                )))
-            }
-            None => continue,
+    };
+    tokio::pin!(work);
+    let head = std::future::poll_fn(|cx| {
+        if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
+            return Poll::Ready(outcome);
         }
-    }
+        // The timer still holds an earlier request's deadline when that one is before
+        // this request's: then it fired early, and is moved on to this one's.
+        while timer.as_mut().poll(cx).is_ready() {
+            if timer.deadline() >= deadline {
+                return Poll::Ready(Err(Failure::Timeout));
+            }
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await?;
+    let body = ResponseBody::new(conn, head.framing, ex.addr, head.reusable, ex.idle_timeout);
+    let mut response = Response::new(body);
+    *response.status_mut() = head.status;
+    *response.version_mut() = Version::HTTP_11;
+    *response.headers_mut() = head.headers;
+    Ok(response)
 }
 
 /// An answer head, hop-by-hop headers removed.

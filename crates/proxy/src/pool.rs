@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -20,11 +21,25 @@ use tokio::net::TcpStream;
 /// traffic does not do it first.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// A connection to a target and its read buffer, which may keep capacity for the next
-/// answer.
+/// A connection to a target, its read buffer, which may keep capacity for the next
+/// answer, and the timer that bounds the wait for each answer (`h1_client`). One timer per
+/// connection rather than one per request: it is moved on only when it fires before the
+/// current request's deadline, about once per response timeout.
 pub struct Conn {
     pub stream: TcpStream,
     pub buf: BytesMut,
+    pub timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Conn {
+    /// A connection whose first answer is due by `deadline`.
+    pub fn new(stream: TcpStream, deadline: tokio::time::Instant) -> Conn {
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
 }
 
 struct Idle {
@@ -180,10 +195,7 @@ mod tests {
     }
 
     fn conn(stream: TcpStream) -> Conn {
-        Conn {
-            stream,
-            buf: BytesMut::new(),
-        }
+        Conn::new(stream, tokio::time::Instant::now())
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -23,6 +23,8 @@ pub enum UpstreamError {
     RequestBody(String),
     /// The target accepted the request and then failed it.
     Other(String),
+    /// No answer head within the response timeout.
+    Timeout,
 }
 
 impl Upstream {

@@ -25,7 +25,7 @@ struct ScriptedTarget {
 /// (`Some(delay)`: that long after answering).
 fn answer(path: &str) -> (&'static [u8], Option<Duration>) {
     match path {
-        "/up" | "/length" => (
+        "/up" | "/length" | "/slow" => (
             b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-app: yes\r\n\r\nhello",
             None,
         ),
@@ -111,6 +111,14 @@ async fn serve(mut stream: TcpStream, app_connections: Arc<AtomicUsize>) {
             counted = true;
             app_connections.fetch_add(1, Ordering::SeqCst);
         }
+        match path.as_str() {
+            // Answers well within the proxy's response timeout, but late enough that a
+            // few of these in a row on one connection outlast it.
+            "/slow" => tokio::time::sleep(Duration::from_millis(150)).await,
+            // Takes the request and never answers.
+            "/hang" => tokio::time::sleep(Duration::from_secs(30)).await,
+            _ => {}
+        }
         let (bytes, close) = answer(&path);
         if stream.write_all(bytes).await.is_err() {
             return;
@@ -123,7 +131,11 @@ async fn serve(mut stream: TcpStream, app_connections: Arc<AtomicUsize>) {
 }
 
 async fn setup(dir: &std::path::Path) -> (TestProxy, ScriptedTarget) {
-    let proxy = TestProxy::start(dir).await;
+    setup_with(support::config(dir)).await
+}
+
+async fn setup_with(config: berth_proxy::config::ProxyConfig) -> (TestProxy, ScriptedTarget) {
+    let proxy = TestProxy::start_with(config, Default::default()).await;
     let target = ScriptedTarget::start().await;
     proxy
         .admin
@@ -253,6 +265,37 @@ async fn answers_that_break_http_get_502() {
         assert_eq!(status, 502, "{path}: {body}");
     }
     // The target is still used afterwards: a broken answer is not a refused connection.
+    assert_eq!(get(proxy.addr, "web.test", "/length").await.0, 200);
+    proxy.stop().await;
+}
+
+/// The response timeout (issue #4): a target that takes a request and never answers gets
+/// the client a 504 once `timeouts.response` passes, while requests that each answer in
+/// time never do, even when back to back on one kept-alive connection they take longer
+/// than the timeout in total (the client keeps one timer per connection and moves it on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_does_not_answer_gets_504_after_the_response_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(dir.path());
+    config.timeouts.response = Duration::from_millis(600);
+    let (proxy, target) = setup_with(config).await;
+    for round in 0..12 {
+        let (status, body) = get(proxy.addr, "web.test", "/slow").await;
+        assert_eq!((status, body.as_str()), (200, "hello"), "round {round}");
+    }
+    assert!(
+        target.app_connections.load(Ordering::SeqCst) <= 2,
+        "the slow answers shared the pooled connections"
+    );
+    let started = std::time::Instant::now();
+    let (status, body) = get(proxy.addr, "web.test", "/hang").await;
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("did not answer"), "{body}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(550) && waited < Duration::from_secs(5),
+        "the 504 came after {waited:?}"
+    );
     assert_eq!(get(proxy.addr, "web.test", "/length").await.0, 200);
     proxy.stop().await;
 }
