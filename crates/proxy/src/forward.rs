@@ -651,7 +651,17 @@ static HOP_HEADERS: [&HeaderName; 7] = [
 ];
 
 pub(crate) fn is_hop_header(name: &HeaderName) -> bool {
-    HOP_HEADERS.contains(&name)
+    // By length first: this runs for every header of every request and answer, and most
+    // headers (host, date, content-type, content-length…) are no hop header's length.
+    let name = name.as_str();
+    match name.len() {
+        2 => name == "te",
+        7 => name == "trailer" || name == "upgrade",
+        10 => name == "connection" || name == "keep-alive",
+        16 => name == "proxy-connection",
+        17 => name == "transfer-encoding",
+        _ => false,
+    }
 }
 
 /// The header names a Connection header lists: hop-by-hop too.
@@ -731,4 +741,30 @@ impl<F: FnMut()> Drop for ScopeGuard<F> {
 
 fn scopeguard<F: FnMut()>(f: F) -> ScopeGuard<F> {
     ScopeGuard(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_headers_are_told_apart_by_name() {
+        for name in HOP_HEADERS {
+            assert!(is_hop_header(name), "{name}");
+        }
+        for name in [
+            "host",
+            "date",
+            "content-type",
+            "content-length",
+            "x-request-id",
+            "set-cookie",
+            "tea",
+            "upgrades",
+            "connections",
+            "transfer-encodings",
+        ] {
+            assert!(!is_hop_header(&HeaderName::from_static(name)), "{name}");
+        }
+    }
 }
