@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 /// Requests with more header lines than this go to hyper (which allows 100).
@@ -74,9 +74,8 @@ where
                     Taken::ForHyper => return Some(Rewind::new(io, buf)),
                 }
             }
-            buf.reserve(4096);
             let read = tokio::select! {
-                read = io.read_buf(&mut buf) => Some(read),
+                read = std::future::poll_fn(|cx| poll_fill(&mut io, &mut buf, cx)) => Some(read),
                 // The drain deadline passed: an idle connection closes now.
                 _ = &mut forced, if buf.is_empty() => Some(Ok(0)),
                 () = &mut idle => {
@@ -113,6 +112,49 @@ where
         }
         progress = Instant::now();
     }
+}
+
+/// How much room each read from a client gets.
+const READ_SIZE: usize = 4096;
+/// Spare read buffers a data-plane thread keeps at most.
+const SPARES: usize = 64;
+
+thread_local! {
+    /// Read buffers lent to connections while bytes arrive. Most of a busy proxy's
+    /// connections are idle keep-alive ones, waiting for their next request; they give their
+    /// empty buffer back here instead of holding 4 KiB each, and the next connection that
+    /// has bytes to read takes one (each worker thread has its own, like the upstream pool).
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads what the client sent into `buf`, with a buffer from `SPARE` when `buf` has none,
+/// and gives an empty buffer back when there is nothing to read yet.
+fn poll_fill<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() == 0 {
+        *buf = SPARE
+            .with(|spare| spare.borrow_mut().pop())
+            .unwrap_or_else(|| BytesMut::with_capacity(READ_SIZE));
+    } else {
+        buf.reserve(READ_SIZE);
+    }
+    let polled = tokio_util::io::poll_read_buf(Pin::new(io), cx, buf);
+    if polled.is_pending() && buf.is_empty() {
+        let mut lent = std::mem::take(buf);
+        // Made whole again before it is kept: the memory of heads already answered comes
+        // back to it without a new allocation when nothing else holds it.
+        lent.reserve(READ_SIZE);
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARES {
+                spare.push(lent);
+            }
+        });
+    }
+    polled
 }
 
 /// Whether this server takes the request (`Some`, with whether the client asked to close
