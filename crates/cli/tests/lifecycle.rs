@@ -100,10 +100,12 @@ fn seed_stack_converges_idempotently_and_down_removes_only_its_own() {
         .run();
     dry.success().stdout_has("recreate");
     assert!(dry.stdout.contains("web"), "{}", dry.stdout);
+    // By container name: the project's random suffix can itself hold "db".
+    let (db_name, worker_name) = (format!("{project}-db-"), format!("{project}-worker-"));
     assert!(
         !dry.stdout
             .lines()
-            .any(|l| l.contains("recreate") && (l.contains("db") || l.contains("worker"))),
+            .any(|l| l.contains("recreate") && (l.contains(&db_name) || l.contains(&worker_name))),
         "{}",
         dry.stdout
     );

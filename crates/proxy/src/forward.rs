@@ -4,9 +4,10 @@ use crate::access_log::{AccessLogger, Entry};
 use crate::body::{full, BoxError, Guarded, ProxyBody};
 use crate::config::ProxyConfig;
 use crate::error_page;
-use crate::h1_client::{self, Exchange};
+use crate::h1_client::{self, Answer, Exchange};
 use crate::load_balancer;
 use crate::metrics::{ErrorLabels, Metrics, StatusClass};
+use crate::request_head::RequestHead;
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::service::Service;
@@ -14,6 +15,7 @@ use crate::target::{Health, Target};
 use crate::tunnel;
 use crate::upstream::{Upstream, UpstreamError};
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -26,12 +28,94 @@ thread_local! {
     static UPSTREAM: std::cell::OnceCell<Upstream> = const { std::cell::OnceCell::new() };
 }
 
-/// A response and, for metrics and the access log, the route and target that served it.
-type Served = (
-    Response<ProxyBody>,
-    Option<Arc<Service>>,
-    Option<Arc<Target>>,
-);
+/// An answer and, for metrics and the access log, the route and target that served it.
+type Served = (Reply, Option<Arc<Service>>, Option<Arc<Target>>);
+
+/// A request as the data plane takes it, from whichever server read it.
+enum Inbound<'a> {
+    /// From hyper's server: HTTP/2, and HTTP/1.1 requests with a body or an upgrade. On
+    /// the heap, so that the common request's futures carry no room for it.
+    Hyper(Box<Request<Incoming>>),
+    /// From berth's own HTTP/1.1 server, its head as it arrived.
+    Bodyless(&'a RequestHead<'a>),
+}
+
+/// What the data plane needs to know of every request, read once when it arrives.
+struct Asked<'a> {
+    request_id: HeaderValue,
+    host: &'a str,
+    path: &'a str,
+    method: hyper::Method,
+    version: Version,
+    conn: ConnInfo,
+}
+
+/// The request as it goes to a target.
+enum Outbound {
+    /// A head without a body, encoded once: it is the same for every target a retry may
+    /// pick.
+    Bodyless(Bytes),
+    /// A request with a body, for hyper's client (the body is taken by the first attempt).
+    WithBody(Box<hyper::http::request::Parts>, Option<Incoming>),
+}
+
+/// An answer: a target's, as berth's own client read it, or a response (hyper's client,
+/// error pages, upgrades).
+pub enum Reply {
+    Answer(Answer<ProxyBody>),
+    Response(Response<ProxyBody>),
+}
+
+impl Reply {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reply::Answer(answer) => answer.status,
+            Reply::Response(response) => response.status(),
+        }
+    }
+
+    /// Whether the client connection closes after this answer.
+    pub fn closes(&self) -> bool {
+        match self {
+            Reply::Answer(answer) => answer.close,
+            Reply::Response(response) => response
+                .headers()
+                .get_all(header::CONNECTION)
+                .iter()
+                .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close")),
+        }
+    }
+
+    /// Adds the request's id and, when the process is draining, `Connection: close`.
+    fn finish(&mut self, request_id: HeaderValue, close: bool) {
+        match self {
+            Reply::Answer(answer) => {
+                answer.request_id = Some(request_id);
+                answer.close = close;
+            }
+            Reply::Response(response) => {
+                let headers = response.headers_mut();
+                headers.insert(&X_REQUEST_ID, request_id);
+                if close {
+                    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+            }
+        }
+    }
+
+    pub fn into_response(self) -> Response<ProxyBody> {
+        match self {
+            Reply::Answer(answer) => answer.into_response(),
+            Reply::Response(response) => response,
+        }
+    }
+}
+
+impl From<Response<ProxyBody>> for Reply {
+    fn from(response: Response<ProxyBody>) -> Reply {
+        Reply::Response(response)
+    }
+}
 
 /// Where a request came from, fixed per client connection.
 #[derive(Debug, Clone, Copy)]
@@ -155,55 +239,54 @@ impl Forwarder {
     /// A request from hyper's server (HTTP/2, and HTTP/1.1 requests with a body or an
     /// upgrade).
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
-        self.handle_request(req.map(Some), conn).await
-    }
-
-    /// A request without a body from berth's own HTTP/1.1 server (`h1_server`).
-    pub async fn handle_bodyless(
-        &self,
-        parts: hyper::http::request::Parts,
-        conn: ConnInfo,
-    ) -> Response<ProxyBody> {
-        self.handle_request(Request::from_parts(parts, None), conn)
-            .await
-    }
-
-    /// Every request, whichever server read it; `None` is a request known to have no body.
-    async fn handle_request(
-        &self,
-        req: Request<Option<Incoming>>,
-        conn: ConnInfo,
-    ) -> Response<ProxyBody> {
-        let started = Instant::now();
         let request_id = match req.headers().get(&X_REQUEST_ID) {
             Some(v) if !v.is_empty() && v.len() <= 200 => v.clone(),
             _ => self.ids.next(),
         };
         let host = RequestHost::of(&req);
-        let host = host.as_str();
-        let method = req.method().clone();
-        // Only the access log needs the path after the request is handed on.
-        let path = if self.log.enabled() {
-            req.uri().path().to_string()
-        } else {
-            String::new()
+        // A copy shares the URI's memory; the request itself moves on to the target.
+        let uri = req.uri().clone();
+        let asked = Asked {
+            request_id,
+            host: host.as_str(),
+            path: uri.path(),
+            method: req.method().clone(),
+            version: req.version(),
+            conn,
         };
-        let version = req.version();
+        self.handle_request(Inbound::Hyper(Box::new(req)), asked)
+            .await
+            .into_response()
+    }
 
-        let (mut response, route, target) = self.dispatch(req, host, &request_id, conn).await;
-        response
-            .headers_mut()
-            .insert(&X_REQUEST_ID, request_id.clone());
-        if version != Version::HTTP_2
-            && response.status() != StatusCode::SWITCHING_PROTOCOLS
-            && self.draining.load(std::sync::atomic::Ordering::Acquire)
-        {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
+    /// A request without a body from berth's own HTTP/1.1 server (`h1_server`).
+    pub async fn handle_bodyless(&self, req: &RequestHead<'_>, conn: ConnInfo) -> Reply {
+        let request_id = req
+            .get_shared("x-request-id")
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .and_then(|v| HeaderValue::from_maybe_shared(v).ok())
+            .unwrap_or_else(|| self.ids.next());
+        let asked = Asked {
+            request_id,
+            host: req.get_str("host").unwrap_or(""),
+            path: req.uri().path(),
+            method: req.method().clone(),
+            version: Version::HTTP_11,
+            conn,
+        };
+        self.handle_request(Inbound::Bodyless(req), asked).await
+    }
 
-        let status = response.status().as_u16();
+    /// Every request, whichever server read it.
+    async fn handle_request(&self, req: Inbound<'_>, asked: Asked<'_>) -> Reply {
+        let started = Instant::now();
+        let (mut reply, route, target) = self.dispatch(req, &asked).await;
+        let status = reply.status();
+        let close = asked.version != Version::HTTP_2
+            && status != StatusCode::SWITCHING_PROTOCOLS
+            && self.draining.load(std::sync::atomic::Ordering::Acquire);
+        let request_id = asked.request_id;
+        let status = status.as_u16();
         let elapsed = started.elapsed();
         if let Some(service) = &route {
             // Handles were made when the route was published, so counting takes no lock
@@ -227,85 +310,107 @@ impl Forwarder {
                     .map(|d| d.as_secs_f64())
                     .unwrap_or_default(),
                 request_id: request_id.to_str().unwrap_or_default(),
-                client: conn.ip.as_str().to_string(),
-                method: method.as_str(),
-                host,
-                path: &path,
-                protocol: version_name(version),
+                client: asked.conn.ip.as_str().to_string(),
+                method: asked.method.as_str(),
+                host: asked.host,
+                path: asked.path,
+                protocol: version_name(asked.version),
                 status,
                 route: route.as_ref().map(|s| s.spec.name.as_str()).unwrap_or(""),
                 target: target.as_ref().map(|t| t.authority.as_str()).unwrap_or(""),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
             });
         }
-        response
+        reply.finish(request_id, close);
+        reply
     }
 
-    /// Returns the response and, for metrics and the log, the route and target that served it.
-    async fn dispatch(
-        &self,
-        req: Request<Option<Incoming>>,
-        host: &str,
-        request_id: &HeaderValue,
-        conn: ConnInfo,
-    ) -> Served {
-        if let Some(reason) = framing_problem(req.headers()) {
-            return (error_page::bad_request(reason), None, None);
+    /// Returns the answer and, for metrics and the log, the route and target that served it.
+    async fn dispatch(&self, req: Inbound<'_>, asked: &Asked<'_>) -> Served {
+        let (host, path, conn) = (asked.host, asked.path, asked.conn);
+        if let Inbound::Hyper(req) = &req {
+            if let Some(reason) = framing_problem(req.headers()) {
+                return (error_page::bad_request(reason).into(), None, None);
+            }
         }
         if !conn.tls {
             if let (Some(challenges), Some(token)) = (
                 &self.challenges,
-                req.uri()
-                    .path()
-                    .strip_prefix("/.well-known/acme-challenge/"),
+                path.strip_prefix("/.well-known/acme-challenge/"),
             ) {
                 if let Some(key_authorization) = challenges.respond(token) {
-                    return (Response::new(full(key_authorization)), None, None);
+                    return (Response::new(full(key_authorization)).into(), None, None);
                 }
             }
         }
         let service = {
             let router = self.router.load();
-            match router.find(host, req.uri().path()) {
+            match router.find(host, path) {
                 Some(service) => service.clone(),
-                None => return (error_page::no_route(host), None, None),
+                None => return (error_page::no_route(host).into(), None, None),
             }
         };
         if let Some(message) = &service.spec.maintenance {
             let page = error_page::maintenance(message);
-            return (page, Some(service), None);
+            return (page.into(), Some(service), None);
         }
         if !service.control.wait_unpaused().await {
             let page = error_page::page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the route is paused for longer than requests are held; try again shortly",
             );
-            return (page, Some(service), None);
+            return (page.into(), Some(service), None);
         }
-        if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
-            return (error_page::too_large(self.max_body), Some(service), None);
+        if let Inbound::Hyper(req) = &req {
+            if content_length(req.headers()).is_some_and(|len| len > self.max_body) {
+                return (
+                    error_page::too_large(self.max_body).into(),
+                    Some(service),
+                    None,
+                );
+            }
         }
         let inflight = &service.metrics.inflight;
         inflight.inc();
         let _inflight = scopeguard(|| {
             inflight.dec();
         });
-        // Only hyper's server hands over upgrades (berth's own takes requests without one),
-        // so an upgrade always has hyper's body, which carries the upgraded connection.
-        let (response, target) = match req.into_parts() {
-            (parts, Some(body)) if tunnel::is_upgrade(&parts) => {
-                let req = Request::from_parts(parts, body);
-                // On the heap: upgrades are rare, and the two paths' futures do not share
-                // their memory, so inline this one would make every request's larger.
-                Box::pin(self.upgrade(req, &service, host, request_id, conn)).await
+        let request_id = &asked.request_id;
+        let outbound = match req {
+            // Only hyper's server hands over upgrades (berth's own takes requests without
+            // one), so an upgrade always has hyper's body, which carries the upgraded
+            // connection.
+            Inbound::Hyper(req) => {
+                let (parts, body) = (*req).into_parts();
+                if tunnel::is_upgrade(&parts) {
+                    let req = Request::from_parts(parts, body);
+                    // On the heap: upgrades are rare, and the two paths' futures do not
+                    // share their memory, so inline this one would make every request's
+                    // larger.
+                    let (response, target) =
+                        Box::pin(self.upgrade(req, &service, host, request_id, conn)).await;
+                    drop(_inflight);
+                    return (response.into(), Some(service), target);
+                }
+                // A request without a body can be sent again to another target when the
+                // first refuses the connection: nothing reached it, so nothing runs twice.
+                if body.is_end_stream() {
+                    let forwarding = Forwarding::new(&parts.headers, host, request_id, &conn);
+                    let head = h1_client::encode_head(&parts, host, &forwarding);
+                    Outbound::Bodyless(head)
+                } else {
+                    Outbound::WithBody(Box::new(parts), Some(body))
+                }
             }
-            (parts, body) => {
-                let req = Request::from_parts(parts, body);
-                self.forward(req, &service, host, request_id, conn).await
+            Inbound::Bodyless(req) => {
+                let previous = req.get_str("x-forwarded-for");
+                let forwarding = Forwarding::with_previous(previous, host, request_id, &conn);
+                Outbound::Bodyless(h1_client::encode_raw_head(req, host, &forwarding))
             }
         };
+        let (reply, target) = self.forward(outbound, &asked.method, &service, asked).await;
         drop(_inflight);
-        (response, Some(service), target)
+        (reply, Some(service), target)
     }
 
     /// Joins an `Upgrade` request (a WebSocket) to a target through `tunnel`.
@@ -343,36 +448,28 @@ impl Forwarder {
             .cloned()
     }
 
-    /// Returns the response and the target that served it.
+    /// Returns the answer and the target that served it.
     async fn forward(
         &self,
-        req: Request<Option<Incoming>>,
+        outbound: Outbound,
+        method: &hyper::Method,
         original: &Arc<Service>,
-        host: &str,
-        request_id: &HeaderValue,
-        conn: ConnInfo,
-    ) -> (Response<ProxyBody>, Option<Arc<Target>>) {
+        asked: &Asked<'_>,
+    ) -> (Reply, Option<Arc<Target>>) {
+        let (host, path, conn, request_id) =
+            (asked.host, asked.path, asked.conn, &asked.request_id);
         let mut refreshed: Option<Arc<Service>> = None;
-        let (parts, body) = req.into_parts();
+        let mut outbound = outbound;
         // A request without a body can be sent again to another target when the first
         // refuses the connection: nothing reached it, so nothing runs twice.
-        let replayable = body.as_ref().is_none_or(Body::is_end_stream);
+        let replayable = matches!(outbound, Outbound::Bodyless(_));
         let idempotent = matches!(
-            parts.method,
+            *method,
             hyper::Method::GET
                 | hyper::Method::HEAD
                 | hyper::Method::OPTIONS
                 | hyper::Method::TRACE
         );
-        // Encoded once: the head is the same for every target a retry may pick.
-        let lean_head = replayable.then(|| {
-            h1_client::encode_head(
-                &parts,
-                host,
-                &Forwarding::new(&parts.headers, host, request_id, &conn),
-            )
-        });
-        let mut body = body;
         let mut excluded: Option<Arc<Target>> = None;
         let mut last_error = String::new();
         for _attempt in 0..3 {
@@ -383,36 +480,37 @@ impl Forwarder {
                     // can find only draining targets in it; the current snapshot has the new
                     // set, so look once more there before answering 503.
                     if refreshed.is_none() {
-                        if let Some(current) = self.current_service(host, parts.uri.path(), service)
-                        {
+                        if let Some(current) = self.current_service(host, path, service) {
                             refreshed = Some(current);
                             continue;
                         }
                     }
-                    return (error_page::no_target(&service.spec.name), None);
+                    return (error_page::no_target(&service.spec.name).into(), None);
                 }
                 break;
             };
             let target = target.clone();
             let guard = target.begin();
-            let sent = match &lean_head {
+            let sent = match &mut outbound {
                 // Requests without a body: berth's own client, on this thread's pool.
-                Some(head) => {
+                Outbound::Bodyless(head) => {
                     let exchange = Exchange {
                         addr: target.addr,
-                        head_request: parts.method == hyper::Method::HEAD,
+                        head_request: *method == hyper::Method::HEAD,
                         connect_timeout: self.connect_timeout,
                         idle_timeout: self.timeouts.upstream_idle,
                         response_timeout: self.response_timeout,
                         max_head: self.max_head,
                     };
                     // The client bounds the wait itself, with a timer kept per connection.
-                    h1_client::send(head, exchange).await.map(|response| {
-                        response.map(|body| Guarded::new(body, guard).boxed_unsync())
+                    h1_client::send(head, exchange).await.map(|answer| {
+                        Reply::Answer(
+                            answer.map_body(|body| Guarded::new(body, guard).boxed_unsync()),
+                        )
                     })
                 }
                 // Requests with a body: hyper's client sends it while it reads the answer.
-                None => {
+                Outbound::WithBody(parts, body) => {
                     let upstream_body: ProxyBody = match body.take() {
                         Some(b) => Limited::new(b, self.max_body as usize)
                             .map_err(BoxError::from)
@@ -420,7 +518,7 @@ impl Forwarder {
                         None => crate::body::empty(),
                     };
                     let upstream_req = match build_upstream_request(
-                        &parts,
+                        parts,
                         &target,
                         host,
                         request_id,
@@ -428,7 +526,7 @@ impl Forwarder {
                         upstream_body,
                     ) {
                         Ok(r) => r,
-                        Err(reason) => return (error_page::bad_request(&reason), None),
+                        Err(reason) => return (error_page::bad_request(&reason).into(), None),
                     };
                     match tokio::time::timeout(
                         self.response_timeout,
@@ -442,19 +540,19 @@ impl Forwarder {
                             let body = Guarded::new(incoming, guard)
                                 .map_err(BoxError::from)
                                 .boxed_unsync();
-                            Response::from_parts(parts, body)
+                            Reply::Response(Response::from_parts(parts, body))
                         }),
                         Err(_) => Err(UpstreamError::Timeout),
                     }
                 }
             };
             match sent {
-                Ok(response) => return (response, Some(target)),
+                Ok(reply) => return (reply, Some(target)),
                 Err(UpstreamError::Connect(e)) => {
                     self.passive_failure(service, &target, "connect");
                     last_error = format!("target {} refused the connection: {e}", target.authority);
                     if !replayable {
-                        return (error_page::bad_gateway(&last_error), Some(target));
+                        return (error_page::bad_gateway(&last_error).into(), Some(target));
                     }
                     excluded = Some(target);
                 }
@@ -464,7 +562,7 @@ impl Forwarder {
                     } else {
                         error_page::bad_request(&format!("the request body could not be read: {e}"))
                     };
-                    return (response, Some(target));
+                    return (response.into(), Some(target));
                 }
                 Err(UpstreamError::Other(e)) => {
                     target.record_failure();
@@ -482,7 +580,8 @@ impl Forwarder {
                         error_page::bad_gateway(&format!(
                             "target {} failed the request: {e}",
                             target.authority
-                        )),
+                        ))
+                        .into(),
                         Some(target),
                     );
                 }
@@ -494,13 +593,14 @@ impl Forwarder {
                             "target {} did not answer within {} s",
                             target.authority,
                             self.response_timeout.as_secs()
-                        )),
+                        ))
+                        .into(),
                         Some(target),
                     );
                 }
             }
         }
-        (error_page::bad_gateway(&last_error), None)
+        (error_page::bad_gateway(&last_error).into(), None)
     }
 
     /// A refused connection takes the target out of rotation at once; the health checker
@@ -586,8 +686,19 @@ impl<'a> Forwarding<'a> {
         request_id: &'a HeaderValue,
         conn: &'a ConnInfo,
     ) -> Forwarding<'a> {
+        let previous = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok());
+        Forwarding::with_previous(previous, host, request_id, conn)
+    }
+
+    /// `previous` is the X-Forwarded-For value the client sent, if any.
+    pub fn with_previous(
+        previous: Option<&str>,
+        host: &'a str,
+        request_id: &'a HeaderValue,
+        conn: &'a ConnInfo,
+    ) -> Forwarding<'a> {
         let client_ip = conn.ip.as_str();
-        let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        let forwarded_for = match previous {
             Some(previous) => format!("{previous}, {client_ip}").into(),
             None => client_ip.into(),
         };
@@ -601,10 +712,18 @@ impl<'a> Forwarding<'a> {
 
     /// Whether `name` is one of the headers these values replace.
     pub fn replaces(name: &HeaderName) -> bool {
-        name == X_FORWARDED_FOR
-            || name == X_FORWARDED_PROTO
-            || name == X_FORWARDED_HOST
-            || name == X_REQUEST_ID
+        Forwarding::replaces_name(name.as_str().as_bytes())
+    }
+
+    /// `replaces` for a name in any case, as a client sent it.
+    pub fn replaces_name(name: &[u8]) -> bool {
+        match name.len() {
+            12 => name.eq_ignore_ascii_case(b"x-request-id"),
+            15 => name.eq_ignore_ascii_case(b"x-forwarded-for"),
+            16 => name.eq_ignore_ascii_case(b"x-forwarded-host"),
+            17 => name.eq_ignore_ascii_case(b"x-forwarded-proto"),
+            _ => false,
+        }
     }
 }
 
@@ -651,15 +770,19 @@ static HOP_HEADERS: [&HeaderName; 7] = [
 ];
 
 pub(crate) fn is_hop_header(name: &HeaderName) -> bool {
+    is_hop_name(name.as_str().as_bytes())
+}
+
+/// `is_hop_header` for a name in any case, as it arrived.
+pub(crate) fn is_hop_name(name: &[u8]) -> bool {
     // By length first: this runs for every header of every request and answer, and most
     // headers (host, date, content-type, content-length…) are no hop header's length.
-    let name = name.as_str();
     match name.len() {
-        2 => name == "te",
-        7 => name == "trailer" || name == "upgrade",
-        10 => name == "connection" || name == "keep-alive",
-        16 => name == "proxy-connection",
-        17 => name == "transfer-encoding",
+        2 => name.eq_ignore_ascii_case(b"te"),
+        7 => name.eq_ignore_ascii_case(b"trailer") || name.eq_ignore_ascii_case(b"upgrade"),
+        10 => name.eq_ignore_ascii_case(b"connection") || name.eq_ignore_ascii_case(b"keep-alive"),
+        16 => name.eq_ignore_ascii_case(b"proxy-connection"),
+        17 => name.eq_ignore_ascii_case(b"transfer-encoding"),
         _ => false,
     }
 }

@@ -11,12 +11,13 @@
 //! arrived (the target closed it while it was idle) is replaced by a fresh one once,
 //! which is safe because such a request was never read by the target.
 
-use crate::forward::{connection_named, is_hop_header, Forwarding};
+use crate::forward::{connection_named, is_hop_header, is_hop_name, Forwarding};
 use crate::pool::{self, Conn};
+use crate::request_head::RequestHead;
 use crate::response_body::{Framing, ResponseBody};
 use crate::upstream::UpstreamError;
 use bytes::{BufMut, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, COOKIE, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST};
 use hyper::http::request::Parts;
 use hyper::{Response, StatusCode, Version};
 use std::future::Future;
@@ -69,16 +70,47 @@ pub fn encode_head(parts: &Parts, host: &str, forwarding: &Forwarding<'_>) -> By
         let authority = parts.uri.authority().map_or(host, |a| a.as_str());
         put_header(&mut buf, b"host", authority.as_bytes());
     }
-    put_header(
-        &mut buf,
-        b"x-forwarded-for",
-        forwarding.forwarded_for.as_bytes(),
-    );
-    put_header(&mut buf, b"x-forwarded-proto", forwarding.proto.as_bytes());
-    put_header(&mut buf, b"x-forwarded-host", forwarding.host.as_bytes());
-    put_header(&mut buf, b"x-request-id", forwarding.request_id.as_bytes());
-    buf.put_slice(b"\r\n");
+    put_forwarding(&mut buf, forwarding);
     buf.freeze()
+}
+
+/// `encode_head` for a head berth's own server read: the client's header lines are
+/// copied as they arrived, but for the hop-by-hop ones and those the forwarding headers
+/// replace.
+pub fn encode_raw_head(req: &RequestHead<'_>, host: &str, forwarding: &Forwarding<'_>) -> Bytes {
+    let mut buf = BytesMut::with_capacity(256 + 48 * req.lines().len());
+    buf.put_slice(req.method().as_str().as_bytes());
+    buf.put_u8(b' ');
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    buf.put_slice(target.as_bytes());
+    buf.put_slice(b" HTTP/1.1\r\n");
+    // Most requests have no Connection header; only then are names checked against it.
+    let connection = req.get("connection").is_some();
+    let mut has_host = false;
+    for (name, value) in req.lines() {
+        if is_hop_name(name)
+            || Forwarding::replaces_name(name)
+            || (connection && req.connection_names(name))
+        {
+            continue;
+        }
+        has_host |= name.eq_ignore_ascii_case(b"host");
+        put_header(&mut buf, name, value);
+    }
+    if !has_host {
+        put_header(&mut buf, b"host", host.as_bytes());
+    }
+    put_forwarding(&mut buf, forwarding);
+    buf.freeze()
+}
+
+/// The forwarding headers and the end of the head.
+fn put_forwarding(buf: &mut BytesMut, forwarding: &Forwarding<'_>) {
+    put_header(buf, b"x-forwarded-for", forwarding.forwarded_for.as_bytes());
+    put_header(buf, b"x-forwarded-proto", forwarding.proto.as_bytes());
+    put_header(buf, b"x-forwarded-host", forwarding.host.as_bytes());
+    put_header(buf, b"x-request-id", forwarding.request_id.as_bytes());
+    buf.put_slice(b"\r\n");
 }
 
 fn put_header(buf: &mut BytesMut, name: &[u8], value: &[u8]) {
@@ -105,7 +137,7 @@ pub struct Exchange {
 
 /// Sends `head` to the target and returns its answer; the body streams from the
 /// connection. Hop-by-hop headers are already removed from the answer.
-pub async fn send(head: &[u8], ex: Exchange) -> Result<Response<ResponseBody>, UpstreamError> {
+pub async fn send(head: &[u8], ex: Exchange) -> Result<Answer<ResponseBody>, UpstreamError> {
     // One deadline for the whole request, a retry on a fresh connection included.
     let deadline = tokio::time::Instant::now() + ex.response_timeout;
     if let Some(conn) = pool::checkout(ex.addr) {
@@ -160,7 +192,7 @@ async fn exchange(
     head: &[u8],
     ex: &Exchange,
     deadline: tokio::time::Instant,
-) -> Result<Response<ResponseBody>, Failure> {
+) -> Result<Answer<ResponseBody>, Failure> {
     let Conn { stream, buf, timer } = &mut conn;
     let work = async {
         stream
@@ -217,17 +249,87 @@ async fn exchange(
     })
     .await?;
     let body = ResponseBody::new(conn, head.framing, ex.addr, head.reusable, ex.idle_timeout);
-    let mut response = Response::new(body);
-    *response.status_mut() = head.status;
-    *response.version_mut() = Version::HTTP_11;
-    *response.headers_mut() = head.headers;
-    Ok(response)
+    Ok(Answer {
+        status: head.status,
+        lines: head.lines,
+        has_date: head.has_date,
+        has_length: head.has_length,
+        body,
+        request_id: None,
+        close: false,
+    })
+}
+
+/// A target's answer as this client read it: the header lines to pass on as bytes (no
+/// `HeaderMap` is built unless hyper's server is to send it), and the body streaming
+/// from the connection.
+pub struct Answer<B> {
+    pub status: StatusCode,
+    /// The header lines to pass on, each ending in CRLF; hop-by-hop headers and the
+    /// target's X-Request-Id are not among them.
+    pub lines: Bytes,
+    /// Whether `lines` has a Date header.
+    pub has_date: bool,
+    /// Whether `lines` has a Content-Length header.
+    pub has_length: bool,
+    pub body: B,
+    /// The request's id, sent with the answer; set by the `Forwarder`.
+    pub request_id: Option<HeaderValue>,
+    /// The answer closes the client connection (the process is draining).
+    pub close: bool,
+}
+
+impl<B> Answer<B> {
+    pub fn map_body<C>(self, f: impl FnOnce(B) -> C) -> Answer<C> {
+        Answer {
+            status: self.status,
+            lines: self.lines,
+            has_date: self.has_date,
+            has_length: self.has_length,
+            body: f(self.body),
+            request_id: self.request_id,
+            close: self.close,
+        }
+    }
+
+    /// The answer as a hyper response, for hyper's server (HTTP/2 clients, requests it
+    /// read).
+    pub fn into_response(self) -> Response<B> {
+        let mut headers = HeaderMap::with_capacity(8);
+        // The lines were checked by httparse when they arrived, or written by `kept_lines`.
+        for line in self.lines.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let value = line[colon + 1..].trim_ascii();
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(&line[..colon]),
+                HeaderValue::from_maybe_shared(self.lines.slice_ref(value)),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        if let Some(id) = self.request_id {
+            headers.insert(HeaderName::from_static("x-request-id"), id);
+        }
+        if self.close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let mut response = Response::new(self.body);
+        *response.status_mut() = self.status;
+        *response.version_mut() = Version::HTTP_11;
+        *response.headers_mut() = headers;
+        response
+    }
 }
 
 /// An answer head, hop-by-hop headers removed.
 struct Head {
     status: StatusCode,
-    headers: HeaderMap,
+    lines: Bytes,
+    has_date: bool,
+    has_length: bool,
     framing: Framing,
     /// The connection may carry another request after this answer.
     reusable: bool,
@@ -331,10 +433,6 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
         if http10 && keep_alive {
             close = false;
         }
-        let connection_names: Vec<HeaderName> = connection_names
-            .into_iter()
-            .filter_map(|n| HeaderName::from_bytes(n).ok())
-            .collect();
         let framing = if ex.head_request
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -353,32 +451,145 @@ fn parse_head(buf: &mut BytesMut, ex: &Exchange) -> Result<Option<Head>, Failure
             Framing::UntilClose
         };
 
-        let head = buf.split_to(len).freeze();
-        // Room for the headers the proxy adds (X-Request-Id, and Connection when draining),
-        // so that adding them does not grow the map.
-        let mut map = HeaderMap::with_capacity(count + 2);
-        for &(ns, ne, vs, ve) in &lines[..count] {
-            let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
-            let Ok(name) = HeaderName::from_bytes(&head[ns..ne]) else {
-                return Err(Failure::Answer(
-                    "the target sent an invalid header name".into(),
-                ));
-            };
-            if is_hop_header(&name) || connection_names.contains(&name) {
+        // Second pass: which lines are passed on. Not passed on are the hop-by-hop ones,
+        // those Connection names, X-Request-Id (the proxy sends its own) and a
+        // Content-Length beside chunks (the body goes on with its real length or chunked).
+        let mut dropped: u128 = 0;
+        let mut has_date = false;
+        let mut has_length = false;
+        for (i, h) in parsed.headers.iter().enumerate() {
+            let name = h.name.as_bytes();
+            let is_length = name.eq_ignore_ascii_case(b"content-length");
+            if is_hop_name(name)
+                || name.eq_ignore_ascii_case(b"x-request-id")
+                || (is_length && chunked)
+                || connection_names
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name))
+            {
+                dropped |= 1 << i;
                 continue;
             }
-            let Ok(value) = HeaderValue::from_maybe_shared(head.slice(vs..ve)) else {
-                return Err(Failure::Answer(format!(
-                    "the target sent an invalid value for {name}"
-                )));
-            };
-            map.append(name, value);
+            has_date |= name.eq_ignore_ascii_case(b"date");
+            has_length |= is_length;
         }
+        drop(connection_names);
+
+        let head = buf.split_to(len).freeze();
+        let lines = kept_lines(&head, &lines[..count], dropped);
         return Ok(Some(Head {
             status,
-            headers: map,
+            lines,
+            has_date,
+            has_length,
             framing,
             reusable: !close,
         }));
+    }
+}
+
+/// The answer's header lines to pass on, each ending in CRLF: the head's own bytes when
+/// every line is passed on and ends in CRLF (most answers), else the kept lines copied.
+fn kept_lines(head: &Bytes, lines: &[(u32, u32, u32, u32)], dropped: u128) -> Bytes {
+    let Some(first) = lines.first() else {
+        return Bytes::new();
+    };
+    // The block runs from the first name to the blank line that ends the head.
+    let end = head.len() - 2;
+    let verbatim = dropped == 0
+        && head.ends_with(b"\r\n")
+        && lines.iter().enumerate().all(|(i, _)| {
+            let next = lines.get(i + 1).map_or(end, |l| l.0 as usize);
+            head.get(next - 2..next) == Some(&b"\r\n"[..])
+        });
+    if verbatim {
+        return head.slice(first.0 as usize..end);
+    }
+    let mut kept = BytesMut::with_capacity(head.len());
+    for (i, &(ns, ne, vs, ve)) in lines.iter().enumerate() {
+        if dropped & (1 << i) == 0 {
+            put_header(
+                &mut kept,
+                &head[ns as usize..ne as usize],
+                &head[vs as usize..ve as usize],
+            );
+        }
+    }
+    kept.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange() -> Exchange {
+        Exchange {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            head_request: false,
+            connect_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(1),
+            max_head: 8192,
+        }
+    }
+
+    fn head_of(text: &str) -> Head {
+        let mut buf = BytesMut::from(text.as_bytes());
+        match parse_head(&mut buf, &exchange()) {
+            Ok(Some(head)) => head,
+            _ => panic!("no head in {text:?}"),
+        }
+    }
+
+    #[test]
+    fn an_answer_with_nothing_to_drop_keeps_its_own_lines() {
+        let head = head_of(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ndate: x\r\nContent-Length: 2\r\n\r\nok",
+        );
+        assert_eq!(
+            &head.lines[..],
+            b"Content-Type: text/plain\r\ndate: x\r\nContent-Length: 2\r\n"
+        );
+        assert!(head.has_date && head.has_length && head.reusable);
+        assert_eq!(head.framing, Framing::Length(2));
+    }
+
+    #[test]
+    fn dropped_lines_and_bare_line_feeds_are_written_anew() {
+        let head = head_of(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a\r\nx-a: 1\r\nx-b:  2 \r\nx-request-id: t\r\n\r\n",
+        );
+        assert_eq!(&head.lines[..], b"x-b: 2\r\n");
+        assert!(!head.has_date && !head.has_length);
+        let head = head_of("HTTP/1.1 200 OK\nx-b: 2\ncontent-length: 0\n\n");
+        assert_eq!(&head.lines[..], b"x-b: 2\r\ncontent-length: 0\r\n");
+        let head =
+            head_of("HTTP/1.1 200 OK\r\ncontent-length: 9\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert_eq!(&head.lines[..], b"", "no length beside chunks");
+        assert_eq!(head.framing, Framing::Chunked);
+        assert!(!head.reusable);
+    }
+
+    #[test]
+    fn an_answer_becomes_a_response_for_hyper() {
+        let answer = Answer {
+            status: StatusCode::CREATED,
+            lines: Bytes::from_static(
+                b"Content-Type: text/plain\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n",
+            ),
+            has_date: false,
+            has_length: false,
+            body: (),
+            request_id: Some(HeaderValue::from_static("id-1")),
+            close: true,
+        };
+        let response = answer.into_response();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], "text/plain");
+        assert_eq!(headers.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(headers["x-request-id"], "id-1");
+        assert_eq!(headers["connection"], "close");
+        assert_eq!(headers.len(), 5);
     }
 }

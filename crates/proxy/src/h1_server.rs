@@ -9,13 +9,12 @@
 //! read put back in front (`Rewind`): hyper then answers exactly as before, including its
 //! own 400s and 431s.
 
-use crate::body::ProxyBody;
-use crate::forward::{ConnInfo, Forwarder};
+use crate::forward::{ConnInfo, Forwarder, Reply};
+use crate::request_head::{Line, RequestHead};
 use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Body;
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, StatusCode, Uri};
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -50,6 +49,9 @@ where
 {
     let mut buf = BytesMut::new();
     let mut out = BytesMut::new();
+    // Where the current request's header lines are; kept for the connection's life so
+    // that its room is allocated once.
+    let mut lines: Vec<Line> = Vec::new();
     // Made once: a wait made anew for every read would register with the channel each time.
     let forced = async move {
         let _ = force.wait_for(|f| *f).await;
@@ -64,10 +66,10 @@ where
     let mut progress = Instant::now();
     loop {
         // Read until a whole head is buffered.
-        let (parts, close) = loop {
+        let (taken, close) = loop {
             if !buf.is_empty() {
-                match take_request(&mut buf, settings.max_head) {
-                    Taken::Request(parts, close) => break (parts, close),
+                match take_request(&mut buf, settings.max_head, &mut lines) {
+                    Taken::Request(taken, close) => break (taken, close),
                     Taken::Partial => {}
                     // hyper answers what it cannot parse (400, 431), takes requests with a
                     // body or an upgrade, and speaks HTTP/2.
@@ -99,10 +101,12 @@ where
                 }
             }
         };
-        let head_request = parts.method == Method::HEAD;
-        let response = forwarder.handle_bodyless(parts, info).await;
-        let close = close || response_closes(&response);
-        if write_response(&mut io, &mut out, response, head_request, close)
+        let head_request = taken.method == Method::HEAD;
+        let request = RequestHead::new(taken.head, taken.method, taken.uri, &lines);
+        let reply = forwarder.handle_bodyless(&request, info).await;
+        drop(request);
+        let close = close || reply.closes();
+        if write_reply(&mut io, &mut out, reply, head_request, close)
             .await
             .is_err()
             || close
@@ -194,13 +198,18 @@ fn takes(parsed: &httparse::Request<'_, '_>) -> Option<bool> {
     Some(close)
 }
 
+/// A request head split off the buffer, its header lines in the `lines` given to
+/// `take_request`.
+struct TakenHead {
+    head: Bytes,
+    method: Method,
+    uri: Uri,
+}
+
 /// What `take_request` found at the start of the buffer.
-// Returned once per request and taken apart at once; boxing the parts would cost an
-// allocation per request to save a move.
-#[allow(clippy::large_enum_variant)]
 enum Taken {
     /// A whole request this server takes, and whether the client asked to close after it.
-    Request(hyper::http::request::Parts, bool),
+    Request(TakenHead, bool),
     /// The head is not complete yet.
     Partial,
     /// A request for hyper, or bytes hyper answers with an error; `buf` is as it was.
@@ -208,8 +217,8 @@ enum Taken {
 }
 
 /// Parses the head at the start of `buf` once and, when this server takes the request,
-/// splits it off and builds the request parts with header values sharing its memory.
-fn take_request(buf: &mut BytesMut, max_head: usize) -> Taken {
+/// splits it off the buffer and notes where its header lines are in `lines`.
+fn take_request(buf: &mut BytesMut, max_head: usize, lines: &mut Vec<Line>) -> Taken {
     // Uninitialised: filling a header array before every parse cost more than the parse.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
@@ -221,9 +230,9 @@ fn take_request(buf: &mut BytesMut, max_head: usize) -> Taken {
     let Some(close) = takes(&parsed) else {
         return Taken::ForHyper;
     };
-    // Offsets into the head, so that the values can be sliced out of it once it is split
-    // off the buffer (the parsed lines borrow the buffer until then). `max_head` is far
-    // below 4 GiB (see `ProxyConfig::validate`).
+    // Offsets into the head, so that the lines can be found in it once it is split off
+    // the buffer (the parsed lines borrow the buffer until then). `max_head` is far below
+    // 4 GiB (see `ProxyConfig::validate`).
     let base = buf.as_ptr() as usize;
     let span = |part: &[u8]| {
         let at = (part.as_ptr() as usize - base) as u32;
@@ -232,84 +241,74 @@ fn take_request(buf: &mut BytesMut, max_head: usize) -> Taken {
     let (Some(method), Some(path)) = (parsed.method, parsed.path) else {
         return Taken::ForHyper;
     };
-    let method = Method::from_bytes(method.as_bytes());
-    let path = span(path.as_bytes());
-    let count = parsed.headers.len();
-    let mut lines = [((0u32, 0u32), (0u32, 0u32)); MAX_HEADERS];
-    for (line, h) in lines.iter_mut().zip(parsed.headers.iter()) {
-        *line = (span(h.name.as_bytes()), span(h.value));
-    }
-    let Ok(method) = method else {
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return Taken::ForHyper;
     };
+    let path = span(path.as_bytes());
+    lines.clear();
+    lines.extend(parsed.headers.iter().map(|h| Line {
+        name: span(h.name.as_bytes()),
+        value: span(h.value),
+    }));
     let head = buf.split_to(len).freeze();
-    let slice = |(start, end): (u32, u32)| head.slice(start as usize..end as usize);
-    let built = (|| {
-        let uri = Uri::from_maybe_shared(slice(path)).ok()?;
-        let mut map = HeaderMap::with_capacity(count);
-        for &(name, value) in &lines[..count] {
-            let name = HeaderName::from_bytes(&head[name.0 as usize..name.1 as usize]).ok()?;
-            let value = HeaderValue::from_maybe_shared(slice(value)).ok()?;
-            map.append(name, value);
-        }
-        Some((uri, map))
-    })();
-    let Some((uri, map)) = built else {
+    // httparse checked every name and value as HeaderName and HeaderValue would; the
+    // request target is checked as a URI, as hyper would (it answers 400).
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(path.0 as usize..path.1 as usize)) else {
         // Put the head back for hyper, which answers 400.
         let mut restored = BytesMut::from(&head[..]);
         restored.unsplit(std::mem::take(buf));
         *buf = restored;
         return Taken::ForHyper;
     };
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
-    *request.headers_mut() = map;
-    Taken::Request(request.into_parts().0, close)
-}
-
-/// `Forwarder` marks answers that must close the connection (the process is draining).
-fn response_closes(response: &Response<ProxyBody>) -> bool {
-    response
-        .headers()
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+    Taken::Request(TakenHead { head, method, uri }, close)
 }
 
 /// Writes the answer: status line, headers, then the body with its length when it is
 /// known and in chunks when it is not. Single-frame bodies go out with the head in one
 /// system call.
-async fn write_response<IO: AsyncWrite + Unpin>(
+async fn write_reply<IO: AsyncWrite + Unpin>(
     io: &mut IO,
     out: &mut BytesMut,
-    response: Response<ProxyBody>,
+    reply: Reply,
     head_request: bool,
     close: bool,
 ) -> io::Result<()> {
-    let (parts, mut body) = response.into_parts();
-    let status = parts.status;
+    out.clear();
+    let (status, mut body, has_length, has_date) = match reply {
+        // A target's answer: its header lines go on as they arrived.
+        Reply::Answer(answer) => {
+            put_status(out, answer.status);
+            out.put_slice(&answer.lines);
+            if let Some(id) = &answer.request_id {
+                put_header(out, b"x-request-id", id.as_bytes());
+            }
+            (
+                answer.status,
+                answer.body,
+                answer.has_length,
+                answer.has_date,
+            )
+        }
+        Reply::Response(response) => {
+            let (parts, body) = response.into_parts();
+            put_status(out, parts.status);
+            let mut has_length = false;
+            let mut has_date = false;
+            for (name, value) in &parts.headers {
+                if crate::forward::is_hop_header(name) {
+                    continue;
+                }
+                has_length |= name == hyper::header::CONTENT_LENGTH;
+                has_date |= name == hyper::header::DATE;
+                put_header(out, name.as_str().as_bytes(), value.as_bytes());
+            }
+            (parts.status, body, has_length, has_date)
+        }
+    };
     let bodiless = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    out.clear();
-    out.put_slice(b"HTTP/1.1 ");
-    out.put_slice(status.as_str().as_bytes());
-    out.put_u8(b' ');
-    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.put_slice(b"\r\n");
-    let mut has_length = false;
-    let mut has_date = false;
-    for (name, value) in &parts.headers {
-        if crate::forward::is_hop_header(name) {
-            continue;
-        }
-        has_length |= name == hyper::header::CONTENT_LENGTH;
-        has_date |= name == hyper::header::DATE;
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
-    }
     if !has_date {
         crate::http_date::with_now(|date| put_header(out, b"date", date));
     }
@@ -371,6 +370,14 @@ async fn write_response<IO: AsyncWrite + Unpin>(
         write_all(io, b"0\r\n\r\n", &[]).await?;
     }
     io.flush().await
+}
+
+fn put_status(out: &mut BytesMut, status: StatusCode) {
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
 }
 
 fn put_header(out: &mut BytesMut, name: &[u8], value: &[u8]) {

@@ -31,6 +31,7 @@ pub mod listener;
 pub mod load_balancer;
 pub mod metrics;
 mod pool;
+pub mod request_head;
 pub mod request_id;
 mod response_body;
 pub mod route;

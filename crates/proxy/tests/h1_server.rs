@@ -240,3 +240,54 @@ async fn an_idle_connection_is_closed_after_the_header_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     proxy.stop().await;
 }
+
+/// The head berth's own server passes on is the client's, as it arrived, but for the
+/// hop-by-hop headers (and those Connection names) and the forwarding headers, which the
+/// proxy writes itself: X-Forwarded-For keeps the client's chain and adds the peer, the
+/// client's X-Request-Id is kept and sent back (#4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_head_goes_on_without_its_hop_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, _backend) = setup(dir.path()).await;
+    let answer = until_closed(
+        &proxy,
+        b"GET /echo?x=1 HTTP/1.1\r\nHost: web.test\r\nConnection: close, X-Secret\r\n\
+          X-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: x\r\n\
+          X-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n\
+          X-Request-Id: client-id-1\r\nX-App: Kept\r\nAccept: */*\r\n\r\n",
+        "the answer to a request with Connection: close",
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    // Every header line, the last one included, ends in CRLF here.
+    let lower = format!("{}\r\n", head.to_ascii_lowercase());
+    assert_eq!(
+        lower.matches("x-request-id: client-id-1\r\n").count(),
+        1,
+        "the client's request id comes back once: {head}"
+    );
+    assert!(lower.contains("connection: close\r\n"), "{head}");
+    let echo: serde_json::Value = serde_json::from_str(body).expect(body);
+    let headers = echo["headers"].as_object().unwrap();
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "te",
+        "proxy-connection",
+        "connection",
+    ] {
+        assert!(
+            !headers.contains_key(gone),
+            "{gone} reached the target: {headers:?}"
+        );
+    }
+    assert_eq!(headers["x-forwarded-for"], "10.1.2.3, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-host"], "web.test");
+    assert_eq!(headers["x-request-id"], "client-id-1");
+    assert_eq!(headers["x-app"], "Kept");
+    assert_eq!(headers["accept"], "*/*");
+    assert_eq!(headers["host"], "web.test");
+    proxy.stop().await;
+}

@@ -43,6 +43,10 @@ fn answer(path: &str) -> (&'static [u8], Option<Duration>) {
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: x-secret\r\nx-secret: 1\r\nkeep-alive: timeout=5\r\n\r\nok",
             None,
         ),
+        "/own-id" => (
+            b"HTTP/1.1 200 OK\r\nX-Request-Id: target-id\r\nContent-Length: 2\r\nX-App: yes\r\n\r\nok",
+            None,
+        ),
         "/close" => (
             b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
             Some(Duration::ZERO),
@@ -193,6 +197,18 @@ async fn every_framing_a_target_uses_reaches_the_client_intact() {
         "HEAD keeps the length: {head}"
     );
     assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head:?}");
+
+    // The proxy's request id replaces the target's; the other lines go on as they came.
+    let own = raw(&proxy, &request("GET", "/own-id")).await;
+    assert!(own.starts_with("HTTP/1.1 200"), "{own}");
+    assert!(!own.contains("target-id"), "{own}");
+    assert_eq!(
+        own.to_ascii_lowercase().matches("x-request-id:").count(),
+        1,
+        "{own}"
+    );
+    assert!(own.contains("\r\nX-App: yes\r\n"), "{own}");
+    assert!(own.ends_with("\r\n\r\nok"), "{own}");
 
     let hop = raw(&proxy, &request("GET", "/hop")).await;
     assert!(hop.starts_with("HTTP/1.1 200"), "{hop}");
