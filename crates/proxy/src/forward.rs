@@ -239,10 +239,7 @@ impl Forwarder {
     /// A request from hyper's server (HTTP/2, and HTTP/1.1 requests with a body or an
     /// upgrade).
     pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
-        let request_id = match req.headers().get(&X_REQUEST_ID) {
-            Some(v) if !v.is_empty() && v.len() <= 200 => v.clone(),
-            _ => self.ids.next(),
-        };
+        let request_id = self.request_id(req.headers().get(&X_REQUEST_ID).cloned());
         let host = RequestHost::of(&req);
         // A copy shares the URI's memory; the request itself moves on to the target.
         let uri = req.uri().clone();
@@ -261,11 +258,10 @@ impl Forwarder {
 
     /// A request without a body from berth's own HTTP/1.1 server (`h1_server`).
     pub async fn handle_bodyless(&self, req: &RequestHead<'_>, conn: ConnInfo) -> Reply {
-        let request_id = req
+        let given = req
             .get_shared("x-request-id")
-            .filter(|v| !v.is_empty() && v.len() <= 200)
-            .and_then(|v| HeaderValue::from_maybe_shared(v).ok())
-            .unwrap_or_else(|| self.ids.next());
+            .and_then(|v| HeaderValue::from_maybe_shared(v).ok());
+        let request_id = self.request_id(given);
         let asked = Asked {
             request_id,
             host: req.get_str("host").unwrap_or(""),
@@ -275,6 +271,13 @@ impl Forwarder {
             conn,
         };
         self.handle_request(Inbound::Bodyless(req), asked).await
+    }
+
+    /// The client's request id when it sent a usable one, else a new one.
+    fn request_id(&self, given: Option<HeaderValue>) -> HeaderValue {
+        given
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+            .unwrap_or_else(|| self.ids.next())
     }
 
     /// Every request, whichever server read it.
@@ -408,7 +411,7 @@ impl Forwarder {
                 Outbound::Bodyless(h1_client::encode_raw_head(req, host, &forwarding))
             }
         };
-        let (reply, target) = self.forward(outbound, &asked.method, &service, asked).await;
+        let (reply, target) = self.forward(outbound, &service, asked).await;
         drop(_inflight);
         (reply, Some(service), target)
     }
@@ -452,7 +455,6 @@ impl Forwarder {
     async fn forward(
         &self,
         outbound: Outbound,
-        method: &hyper::Method,
         original: &Arc<Service>,
         asked: &Asked<'_>,
     ) -> (Reply, Option<Arc<Target>>) {
@@ -464,7 +466,7 @@ impl Forwarder {
         // refuses the connection: nothing reached it, so nothing runs twice.
         let replayable = matches!(outbound, Outbound::Bodyless(_));
         let idempotent = matches!(
-            *method,
+            asked.method,
             hyper::Method::GET
                 | hyper::Method::HEAD
                 | hyper::Method::OPTIONS
@@ -496,7 +498,7 @@ impl Forwarder {
                 Outbound::Bodyless(head) => {
                     let exchange = Exchange {
                         addr: target.addr,
-                        head_request: *method == hyper::Method::HEAD,
+                        head_request: asked.method == hyper::Method::HEAD,
                         connect_timeout: self.connect_timeout,
                         idle_timeout: self.timeouts.upstream_idle,
                         response_timeout: self.response_timeout,
