@@ -48,6 +48,10 @@ struct Asked<'a> {
     method: hyper::Method,
     version: Version,
     conn: ConnInfo,
+    /// An HTTP/1 request to upgrade the connection: unless the answer is 101 the
+    /// connection closes after it, since `FramingGuard` stops following the client's bytes
+    /// after an upgrade head and a request after it would go unjudged.
+    upgrade: bool,
 }
 
 /// The request as it goes to a target.
@@ -250,6 +254,8 @@ impl Forwarder {
             method: req.method().clone(),
             version: req.version(),
             conn,
+            upgrade: req.version() != Version::HTTP_2
+                && req.headers().contains_key(header::UPGRADE),
         };
         self.handle_request(Inbound::Hyper(Box::new(req)), asked)
             .await
@@ -269,6 +275,7 @@ impl Forwarder {
             method: req.method().clone(),
             version: Version::HTTP_11,
             conn,
+            upgrade: false,
         };
         self.handle_request(Inbound::Bodyless(req), asked).await
     }
@@ -287,7 +294,7 @@ impl Forwarder {
         let status = reply.status();
         let close = asked.version != Version::HTTP_2
             && status != StatusCode::SWITCHING_PROTOCOLS
-            && self.draining.load(std::sync::atomic::Ordering::Acquire);
+            && (asked.upgrade || self.draining.load(std::sync::atomic::Ordering::Acquire));
         let request_id = asked.request_id;
         let status = status.as_u16();
         let elapsed = started.elapsed();
@@ -334,6 +341,14 @@ impl Forwarder {
         if let Inbound::Hyper(req) = &req {
             if let Some(reason) = framing_problem(req.headers()) {
                 return (error_page::bad_request(reason).into(), None, None);
+            }
+            // `FramingGuard` refuses HTTP/1 CONNECT; over HTTP/2 it arrives here.
+            if req.method() == hyper::Method::CONNECT {
+                let page = error_page::page(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "connect is not supported by this proxy; send requests with a path",
+                );
+                return (page.into(), None, None);
             }
         }
         if !conn.tls {
@@ -664,6 +679,15 @@ fn build_upstream_request(
         }
     }
     set_forwarding_headers(&mut headers, host, request_id, conn);
+    if body.size_hint().exact().is_none() && !body.is_end_stream() {
+        // The client's own Transfer-Encoding went with the hop-by-hop headers. Said
+        // again, so that hyper's client sends the body even on a GET, HEAD or DELETE,
+        // where it otherwise assumes none and drops it.
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+    }
     let mut upstream = Request::new(body);
     *upstream.method_mut() = req.method.clone();
     *upstream.uri_mut() = uri;

@@ -19,8 +19,62 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// The reply to a refused message; the connection closes after it.
-const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 46\r\nconnection: close\r\n\r\nbad request: ambiguous message length refused\n";
+/// Why a request is refused; each has its own answer, and the connection closes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Content-Length with Transfer-Encoding, or more than one Content-Length.
+    AmbiguousLength,
+    /// More than one Host line: a target reading another one than the proxy routed on is
+    /// open to host-header poisoning (nginx and HAProxy answer 400 too).
+    DuplicateHost,
+    /// More than one Transfer-Encoding line (nginx answers 400).
+    DuplicateTransferEncoding,
+    /// A transfer coding besides `chunked`, which the proxy would have to drop or decode
+    /// (nginx answers 501).
+    UnknownCoding,
+    /// CONNECT: a reverse proxy opens no tunnel to where a client names.
+    Connect,
+    /// The HTTP/2 preface after a request: hyper's automatic version detection would
+    /// switch the connection to HTTP/2 mid-stream.
+    LatePreface,
+}
+
+impl Refusal {
+    fn answer(self) -> Box<[u8]> {
+        let (status, text) = match self {
+            Refusal::AmbiguousLength => (
+                "400 Bad Request",
+                "bad request: ambiguous message length refused; send either content-length or transfer-encoding: chunked, once",
+            ),
+            Refusal::DuplicateHost => (
+                "400 Bad Request",
+                "bad request: more than one host header; send exactly one",
+            ),
+            Refusal::DuplicateTransferEncoding => (
+                "400 Bad Request",
+                "bad request: more than one transfer-encoding header; send one, with chunked alone",
+            ),
+            Refusal::UnknownCoding => (
+                "501 Not Implemented",
+                "not implemented: the only transfer coding accepted is chunked alone; send that or a content-length",
+            ),
+            Refusal::Connect => (
+                "501 Not Implemented",
+                "not implemented: connect is not supported by this proxy; send requests with a path",
+            ),
+            Refusal::LatePreface => (
+                "400 Bad Request",
+                "bad request: the http/2 preface is accepted only at the start of a connection; open a new one",
+            ),
+        };
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}\n",
+            text.len() + 1
+        )
+        .into_bytes()
+        .into_boxed_slice()
+    }
+}
 
 #[derive(Debug)]
 enum State {
@@ -33,6 +87,7 @@ enum State {
     Passthrough,
     /// A refused message: the 400 is written, then the reader reports end of stream.
     Refused {
+        answer: Box<[u8]>,
         written: usize,
     },
 }
@@ -96,6 +151,15 @@ impl<S> FramingGuard<S> {
                 State::Passthrough => return data.len(),
                 State::Refused { .. } => return pos,
                 State::Head => {
+                    // httparse (so hyper and berth's own server) skips empty lines before
+                    // a request line: they pass as they are, and no head starts before them.
+                    let blank = leading_empty_lines(rest);
+                    if blank > 0 {
+                        self.first = false;
+                        self.start_head_deadline();
+                        pos += blank;
+                        continue;
+                    }
                     if rest.is_empty() {
                         return pos;
                     }
@@ -109,28 +173,31 @@ impl<S> FramingGuard<S> {
                             continue;
                         }
                     }
-                    let Some(end) = find_head_end(rest) else {
-                        if self.head_deadline.is_none() {
-                            self.head_deadline =
-                                Some(Box::pin(tokio::time::sleep(self.header_timeout)));
-                        }
-                        if rest.len() > self.max_head {
-                            // hyper answers 431 for heads over its own limit.
-                            self.state = State::Passthrough;
-                            continue;
-                        }
-                        return pos;
-                    };
-                    self.first = false;
-                    self.head_deadline = None;
-                    match check_head(&rest[..end]) {
-                        HeadVerdict::Refuse => {
-                            self.state = State::Refused { written: 0 };
+                    // Where a head ends is the parser's own rule (a line ending in LF or
+                    // CRLF, then an empty one), so no head can end earlier for hyper than
+                    // for this check.
+                    match check_head(rest, self.first) {
+                        HeadVerdict::Partial => {
+                            self.start_head_deadline();
+                            if rest.len() > self.max_head {
+                                // hyper answers 431 for heads over its own limit.
+                                self.state = State::Passthrough;
+                                continue;
+                            }
                             return pos;
                         }
-                        HeadVerdict::Next(state) => {
+                        HeadVerdict::Refuse(refusal) => {
+                            self.state = State::Refused {
+                                answer: refusal.answer(),
+                                written: 0,
+                            };
+                            return pos;
+                        }
+                        HeadVerdict::Next(len, state) => {
+                            self.first = false;
+                            self.head_deadline = None;
                             self.released += 1;
-                            pos += end;
+                            pos += len;
                             self.state = state;
                         }
                     }
@@ -206,46 +273,88 @@ impl<S> FramingGuard<S> {
 }
 
 enum HeadVerdict {
-    Refuse,
-    Next(State),
+    /// The head is not complete yet.
+    Partial,
+    Refuse(Refusal),
+    /// The head's length and how to follow what comes after it.
+    Next(usize, State),
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+/// How many bytes of empty lines (CRLF or a bare LF) `buf` starts with.
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match buf[at..] {
+            [b'\n', ..] => at += 1,
+            [b'\r', b'\n', ..] => at += 2,
+            _ => return at,
+        }
+    }
 }
 
-fn check_head(head: &[u8]) -> HeadVerdict {
+/// Parses the head at the start of `buf` (no empty line first) once, with httparse as
+/// hyper and berth's own server do, and judges it.
+fn check_head(buf: &[u8], first: bool) -> HeadVerdict {
     // Uninitialised: filling a header array before every parse cost more than the parse.
     let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 128];
     let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(head, &mut headers) {
-        Ok(httparse::Status::Complete(_)) => {}
-        // hyper parses it again and answers malformed or oversized heads itself.
-        _ => return HeadVerdict::Next(State::Passthrough),
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return HeadVerdict::Partial,
+        // After a request, hyper would take the preface for a new HTTP/2 connection.
+        Err(_) if !first && buf.starts_with(b"PRI ") => {
+            return HeadVerdict::Refuse(Refusal::LatePreface)
+        }
+        // hyper parses it again with the same rules and answers malformed or oversized
+        // heads itself, then closes the connection.
+        Err(_) => return HeadVerdict::Next(buf.len(), State::Passthrough),
+    };
+    if req.method == Some("CONNECT") {
+        return HeadVerdict::Refuse(Refusal::Connect);
     }
     let mut lengths = 0;
     let mut length = None;
-    let mut transfer_encoding = false;
-    let mut upgrade = req.method == Some("CONNECT");
+    let mut codings = 0;
+    let mut chunked = false;
+    let mut hosts = 0;
+    let mut upgrade = false;
     for header in req.headers.iter() {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            lengths += 1;
-            length = std::str::from_utf8(header.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = true;
-        } else if header.name.eq_ignore_ascii_case("upgrade") {
-            upgrade = true;
+        let name = header.name.as_bytes();
+        // By length first, as `forward::is_hop_name` does: most names are none of these.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            7 if name.eq_ignore_ascii_case(b"upgrade") => upgrade = true,
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                lengths += 1;
+                length = std::str::from_utf8(header.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                codings += 1;
+                chunked = header.value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            }
+            _ => {}
         }
     }
-    if (transfer_encoding && lengths > 0) || lengths > 1 {
-        return HeadVerdict::Refuse;
+    if (codings > 0 && lengths > 0) || lengths > 1 {
+        return HeadVerdict::Refuse(Refusal::AmbiguousLength);
+    }
+    if hosts > 1 {
+        return HeadVerdict::Refuse(Refusal::DuplicateHost);
+    }
+    if codings > 1 {
+        return HeadVerdict::Refuse(Refusal::DuplicateTransferEncoding);
+    }
+    if codings == 1 && !chunked {
+        return HeadVerdict::Refuse(Refusal::UnknownCoding);
     }
     let next = if upgrade {
-        // After a 101 the bytes are another protocol; hyper hands them to the tunnel.
+        // After a 101 the bytes are another protocol; hyper hands them to the tunnel. An
+        // upgrade answered otherwise closes the connection (`Forwarder::handle`), so no
+        // request after it goes unjudged.
         State::Passthrough
-    } else if transfer_encoding {
+    } else if chunked {
         State::Chunked(Chunk::SizeLine)
     } else {
         match (lengths, length) {
@@ -255,7 +364,7 @@ fn check_head(head: &[u8]) -> HeadVerdict {
             (_, None) => State::Passthrough,
         }
     };
-    HeadVerdict::Next(next)
+    HeadVerdict::Next(len, next)
 }
 
 fn parse_chunk_size(line: &[u8]) -> Option<u64> {
@@ -369,6 +478,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingGuard<S> {
 }
 
 impl<S> FramingGuard<S> {
+    /// A head has begun: it must be complete within the header timeout.
+    fn start_head_deadline(&mut self) {
+        if self.head_deadline.is_none() {
+            self.head_deadline = Some(Box::pin(tokio::time::sleep(self.header_timeout)));
+        }
+    }
+
     /// Nothing to read: a slow-header client is cut off once its deadline passes.
     fn poll_head_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(deadline) = self.head_deadline.as_mut() {
@@ -385,9 +501,9 @@ impl<S> FramingGuard<S> {
 
 impl<S: AsyncWrite + Unpin> FramingGuard<S> {
     fn poll_write_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let State::Refused { written } = &mut self.state {
-            while *written < BAD_REQUEST.len() {
-                let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &BAD_REQUEST[*written..]))?;
+        if let State::Refused { answer, written } = &mut self.state {
+            while *written < answer.len() {
+                let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &answer[*written..]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }

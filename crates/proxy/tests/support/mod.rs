@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod load;
+pub mod recorder;
 
 use berth_proxy::{AdminClient, Plugins, ProxyConfig};
 use std::net::SocketAddr;
@@ -182,4 +183,13 @@ pub async fn serve_web(proxy: &TestProxy, set: &str, targets: &[SocketAddr]) {
         .await
         .unwrap();
     wait_route_healthy(&proxy.admin, "web").await;
+}
+
+/// A proxy with route `web` for `web.test` to one backend that records everything it
+/// receives (`recorder::Recorder`), its target already healthy.
+pub async fn proxy_with_recorder(dir: &std::path::Path) -> (TestProxy, recorder::Recorder) {
+    let proxy = TestProxy::start(dir).await;
+    let recorder = recorder::Recorder::start().await;
+    serve_web(&proxy, "r1", &[recorder.addr]).await;
+    (proxy, recorder)
 }
