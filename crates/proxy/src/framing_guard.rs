@@ -634,6 +634,38 @@ mod tests {
         assert!(reply.starts_with(b"HTTP/1.1 400"));
     }
 
+    /// issue #14 item 10: a head ends where httparse says (here `\r\n\n`), so the
+    /// request after it is judged on its own; empty lines before a request pass.
+    #[tokio::test]
+    async fn every_head_is_judged_where_the_parser_ends_it() {
+        let input = b"\r\nGET /a HTTP/1.1\nHost: x\r\n\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        let (seen, reply) = run(input).await;
+        assert_eq!(seen, b"\r\nGET /a HTTP/1.1\nHost: x\r\n\n");
+        assert!(reply.starts_with(b"HTTP/1.1 400"), "{reply:?}");
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_their_own_status_and_length() {
+        for (input, status) in [
+            (&b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"[..], "400"),
+            (
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                "501",
+            ),
+            (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "501"),
+        ] {
+            let (seen, reply) = run(input).await;
+            assert!(seen.is_empty());
+            let reply = String::from_utf8(reply).unwrap();
+            assert!(reply.starts_with(&format!("HTTP/1.1 {status} ")), "{reply}");
+            let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.contains(&format!("content-length: {}\r\n", body.len())),
+                "{reply}"
+            );
+        }
+    }
+
     #[test]
     fn chunk_sizes_are_strict() {
         assert_eq!(parse_chunk_size(b"1f"), Some(31));
