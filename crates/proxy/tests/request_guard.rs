@@ -212,7 +212,15 @@ async fn length_and_chunks_together_are_refused_on_every_request() {
         },
         Case {
             name: "held when the client half-closes",
-            bytes: "POST /smuggled HTTP/1.1\r\nHost: web.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\n0\r\n\n".to_string(),
+            // The first chunk alone: a parser that took this head would pass it on at once.
+            bytes: "POST /smuggled HTTP/1.1\r\nHost: web.test\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\n5\r\nhello\r\n".to_string(),
+            half_close: true,
+            statuses: &["HTTP/1.1 400"],
+            served: &[],
+        },
+        Case {
+            name: "two lengths held when the client half-closes",
+            bytes: "POST /smuggled HTTP/1.1\r\nHost: web.test\r\nContent-Length: 5\r\nContent-Length: 5\r\n\nhello".to_string(),
             half_close: true,
             statuses: &["HTTP/1.1 400"],
             served: &[],
