@@ -425,3 +425,34 @@ async fn the_http2_preface_after_a_request_is_refused() {
     drop(stream);
     proxy.stop().await;
 }
+
+/// issue #14 item 10: `CONNECT` over HTTP/2 (prior knowledge, where no request guard reads
+/// the bytes) is refused the same way, and reaches no backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_over_http2_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, recorder) = proxy_with_recorder(dir.path()).await;
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("an HTTP/2 connection");
+    let driver = tokio::spawn(conn);
+    let request = hyper::Request::builder()
+        .method(hyper::Method::CONNECT)
+        .uri("web.test:80")
+        .header("x-marker", "/smuggled")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), sender.send_request(request))
+        .await
+        .expect("an answer within 5 s")
+        .expect("an answer");
+    assert_eq!(response.status(), 501);
+    assert_nothing_reached(&recorder, "connect over http/2");
+    drop(sender);
+    driver.abort();
+    proxy.stop().await;
+}
