@@ -681,8 +681,8 @@ fn build_upstream_request(
     set_forwarding_headers(&mut headers, host, request_id, conn);
     if body.size_hint().exact().is_none() && !body.is_end_stream() {
         // The client's own Transfer-Encoding went with the hop-by-hop headers. Said
-        // again, so that hyper's client sends the body even on a GET, HEAD or DELETE,
-        // where it otherwise assumes none and drops it.
+        // again, so that hyper's client sends the body even on a GET or HEAD, where
+        // it otherwise assumes none and drops it.
         headers.insert(
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
