@@ -107,3 +107,29 @@ fn unset_variables_warn_on_stderr() {
     out.success()
         .stderr_has("warning: the \"NOPE\" variable is not set");
 }
+
+/// issue #14 item 9: an interpolated boolean (`healthcheck.disable: ${OFF}`) is converted to a
+/// boolean, as Compose does, and printed as one; it used to end in "internal error: ... does
+/// not fit berth's model". One that does not convert is a located error with exit 2.
+#[test]
+fn interpolated_booleans_are_booleans() {
+    let text = "services:\n  web:\n    image: nginx\n    read_only: ${RO}\n    healthcheck:\n      disable: ${OFF}\n";
+    let out = Berth::project(&[("compose.yaml", text)])
+        .env("OFF", "true")
+        .env("RO", "yes")
+        .args(&["config"])
+        .run();
+    out.success()
+        .stdout_has("      disable: true\n")
+        .stdout_has("    read_only: true\n");
+    let out = Berth::project(&[("compose.yaml", text)])
+        .env("OFF", "maybe")
+        .env("RO", "no")
+        .args(&["config"])
+        .run();
+    out.code(2)
+        .no_panic()
+        .stderr_has("compose.yaml:6:")
+        .stderr_has("invalid boolean `maybe`");
+    assert!(!out.stderr.contains("internal error"), "{}", out.stderr);
+}

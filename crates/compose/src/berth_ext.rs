@@ -146,6 +146,37 @@ impl P<'_> {
         }
     }
 
+    /// A container port: 1-65535, as a number or a string holding one.
+    fn port(&mut self, n: &Node, what: &str) -> Option<u16> {
+        let text = n
+            .scalar_string()
+            .unwrap_or_else(|| n.type_name().to_string());
+        let number = match &n.kind {
+            Kind::Int(i) => Some(*i),
+            Kind::Str(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        match number {
+            Some(p) if (1..=65535).contains(&p) => Some(p as u16),
+            Some(p) => {
+                self.err(
+                    n,
+                    format!("`{what}` {p} is out of range 1-65535"),
+                    "write the container port the service listens on, like 8000",
+                );
+                None
+            }
+            None => {
+                self.err(
+                    n,
+                    format!("`{what}` must be a port number, not `{text}`"),
+                    "write the container port the service listens on, like 8000",
+                );
+                None
+            }
+        }
+    }
+
     fn duration(&mut self, n: &Node, what: &str) -> Option<GoDuration> {
         let s = n.scalar_string();
         match s.as_deref().and_then(duration::parse) {
@@ -246,7 +277,7 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                 ) {
                     match k {
                         "host" => host = p.string(v, "x-berth.proxy.host"),
-                        "port" => port = p.uint(v, "x-berth.proxy.port", 65535).map(|x| x as u16),
+                        "port" => port = Some(p.port(v, "x-berth.proxy.port")),
                         "health_path" => {
                             if let Some(h) = p.string(v, "x-berth.proxy.health_path") {
                                 if !h.starts_with('/') {
@@ -259,7 +290,9 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                     }
                 }
                 match (host, port) {
-                    (Some(host), Some(port)) if port > 0 => {
+                    // A port that was given but is not valid has its own message already.
+                    (_, Some(None)) => {}
+                    (Some(host), Some(Some(port))) => {
                         out.proxy = Some(ServiceProxy {
                             host,
                             port,

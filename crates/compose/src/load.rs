@@ -89,10 +89,20 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         &project_dir,
     )?;
 
-    let model = cx.load_model(&files, &project_dir, &environment, 0)?;
+    // Compose sets COMPOSE_PROJECT_NAME to the project's name for interpolation, so the name is
+    // chosen before the files are interpolated: -p, COMPOSE_PROJECT_NAME, the (interpolated)
+    // `name:` of the last file that has one, then the directory. The final name below applies
+    // the same rules to the loaded model and reports an invalid name where it was written.
+    let mut interpolation_env = environment.clone();
+    if let Some(name) = early_name(opts, &environment, &files, &project_dir) {
+        interpolation_env.insert("COMPOSE_PROJECT_NAME".into(), name);
+    }
+
+    let model = cx.load_model(&files, &project_dir, &interpolation_env, 0)?;
 
     // Name: -p, then COMPOSE_PROJECT_NAME, then `name:`, then the directory.
     let name = project_name(&cx.sources, opts, &environment, &model, &project_dir)?;
+    let environment = interpolation_env;
 
     // Profiles: --profile (or COMPOSE_PROFILES when none is given), plus `dev` with --dev.
     let mut active: Vec<String> = if !opts.profiles.is_empty() {
@@ -180,6 +190,46 @@ fn early_environment(
         env.insert(k.clone(), v.clone());
     }
     (env, read)
+}
+
+/// The project name as far as it can be known before interpolation (see `load`). Files that do
+/// not parse are skipped here; reading them again reports the error.
+fn early_name(
+    opts: &LoadOptions,
+    env: &IndexMap<String, String>,
+    files: &[PathBuf],
+    project_dir: &Path,
+) -> Option<String> {
+    if let Some(p) = &opts.project_name {
+        return Some(p.clone());
+    }
+    if let Some(p) = env.get("COMPOSE_PROJECT_NAME").filter(|p| !p.is_empty()) {
+        return Some(p.clone());
+    }
+    let mut from_files = None;
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let Ok(docs) = yaml::parse(&text, crate::source::SourceId::NONE) else {
+            continue;
+        };
+        for doc in docs {
+            if let Some(raw) = doc.get("name").and_then(Node::scalar_string) {
+                let lookup = |k: &str| env.get(k).cloned();
+                if let Ok(name) = interpolate::interpolate_str(&raw, &lookup, &mut Vec::new()) {
+                    if !name.is_empty() {
+                        from_files = Some(name);
+                    }
+                }
+            }
+        }
+    }
+    if from_files.is_some() {
+        return from_files;
+    }
+    let dir = project_dir.file_name()?.to_string_lossy().into_owned();
+    Some(discovery::normalize_project_name(&dir)).filter(|n| !n.is_empty())
 }
 
 fn project_name(
@@ -404,6 +454,7 @@ impl Cx {
                 file.display()
             ));
         }
+        schema::coerce(&mut tree);
         let errors = schema::validate(&tree);
         if !errors.is_empty() {
             return Err(LoadError {

@@ -39,6 +39,7 @@ pub fn normalize(input: Input<'_>) -> Result<Normalized, LoadError> {
     let mut n = Normalizer {
         sources: input.sources,
         env: input.environment,
+        project_dir: input.project_dir,
         problems: Vec::new(),
         warnings: Vec::new(),
     };
@@ -284,6 +285,7 @@ struct ServiceCtx<'a> {
 struct Normalizer<'a> {
     sources: &'a SourceMap,
     env: &'a IndexMap<String, String>,
+    project_dir: &'a Path,
     problems: Vec<Problem>,
     warnings: Vec<String>,
 }
@@ -311,8 +313,16 @@ impl Normalizer<'_> {
             }
             return Node::map(Map::new(), svc.span);
         };
+        if let (Some(_), Some(nw)) = (map.get("network_mode"), map.get("networks")) {
+            self.err_help(
+                nw.key_span,
+                format!("service `{name}` sets both `network_mode` and `networks`, which exclude each other"),
+                "remove `networks` to keep `network_mode`, or remove `network_mode`",
+            );
+        }
         let mut out: BTreeMap<String, Node> = BTreeMap::new();
         let mut environment: Option<Node> = None;
+        let mut label_files: Vec<(String, Span)> = Vec::new();
         let mut env_file_values: Vec<(String, Option<String>, Span)> = Vec::new();
         for (key, e) in map {
             let v = &e.value;
@@ -340,6 +350,17 @@ impl Normalizer<'_> {
                 "depends_on" => Some(self.depends_on(ctx, v, deps)),
                 "networks" => Some(self.service_networks(ctx, v)),
                 "healthcheck" => Some(self.healthcheck(v)),
+                "label_file" => {
+                    label_files = match &v.kind {
+                        Kind::Str(s) => vec![(s.clone(), v.span)],
+                        Kind::Seq(items) => items
+                            .iter()
+                            .filter_map(|i| i.scalar_string().map(|s| (s, i.span)))
+                            .collect(),
+                        _ => vec![],
+                    };
+                    None
+                }
                 "labels" | "annotations" | "sysctls" => Some(self.dict(v, false)),
                 "secrets" => Some(self.file_refs(name, "secrets", ctx.secrets, v)),
                 "configs" => Some(self.file_refs(name, "configs", ctx.configs, v)),
@@ -366,6 +387,15 @@ impl Normalizer<'_> {
             if let Some(nv) = normalized {
                 out.insert(key.clone(), nv);
             }
+        }
+        if !label_files.is_empty() {
+            let mut labels = self.label_files(&label_files);
+            if let Some(Kind::Map(m)) = out.get("labels").map(|l| &l.kind) {
+                for (k, e) in m {
+                    labels.insert(k.clone(), e.value.clone());
+                }
+            }
+            out.insert("labels".into(), sorted_map(labels, svc.span));
         }
         // Environment: env_file values first, then `environment:` over them (Compose's order).
         let env = self.environment(env_file_values, environment.as_ref());
@@ -420,7 +450,7 @@ impl Normalizer<'_> {
                 for (k, e) in map {
                     let val = match k.as_str() {
                         "args" => self.dict(&e.value, true),
-                        "labels" => self.dict(&e.value, false),
+                        "labels" | "additional_contexts" => self.dict(&e.value, false),
                         _ => sorted(&e.value),
                     };
                     m.insert(k.clone(), val);
@@ -433,8 +463,10 @@ impl Normalizer<'_> {
                 );
             }
         }
-        m.entry("context".into())
-            .or_insert_with(|| Node::string(".", v.span));
+        // Compose's default context is the project directory, absolute like every other path.
+        m.entry("context".into()).or_insert_with(|| {
+            Node::string(self.project_dir.to_string_lossy().into_owned(), v.span)
+        });
         let is_remote = m
             .get("context")
             .and_then(Node::as_str)
@@ -482,6 +514,9 @@ impl Normalizer<'_> {
             Kind::Seq(items) => {
                 for i in items {
                     let Some(s) = i.scalar_string() else { continue };
+                    if from_env {
+                        self.check_name(&s, i.span);
+                    }
                     match s.split_once('=') {
                         Some((k, val)) => {
                             out.insert(k.to_string(), Node::string(val, i.span));
@@ -518,6 +553,59 @@ impl Normalizer<'_> {
             _ => {}
         }
         sorted_map(out, v.span)
+    }
+
+    /// A list-form `KEY=VALUE` entry whose key ends in white space (`DEBUG = true`) is an error,
+    /// as in compose-go, rather than the variable `"DEBUG "`.
+    fn check_name(&mut self, entry: &str, span: Span) {
+        let key = entry.split_once('=').map(|(k, _)| k).unwrap_or(entry);
+        if key.ends_with(char::is_whitespace) {
+            self.err_help(
+                span,
+                format!("the variable name `{key}` ends in a space"),
+                format!(
+                    "write `{}={}` without spaces around `=`",
+                    key.trim_end(),
+                    entry
+                        .split_once('=')
+                        .map(|(_, v)| v.trim_start())
+                        .unwrap_or("")
+                ),
+            );
+        }
+    }
+
+    /// The labels of `label_file` files, in order, each read as a `.env` file whose `${VAR}`
+    /// refer to labels read before it (compose-go's rule); a missing file is an error.
+    fn label_files(&mut self, files: &[(String, Span)]) -> BTreeMap<String, Node> {
+        let mut labels: BTreeMap<String, Node> = BTreeMap::new();
+        for (path, span) in files {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.err_help(
+                        *span,
+                        format!("cannot read label_file {path}: {e}"),
+                        "create the file or fix the path",
+                    );
+                    continue;
+                }
+            };
+            let known: IndexMap<String, String> = labels
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect();
+            let lookup = |k: &str| known.get(k).cloned();
+            match dotenv::parse(&text, &lookup) {
+                Ok(entries) => {
+                    for (k, v) in entries {
+                        labels.insert(k, Node::string(v.unwrap_or_default(), *span));
+                    }
+                }
+                Err(e) => self.err(*span, format!("{path}:{}:{}: {}", e.line, e.col, e.message)),
+            }
+        }
+        labels
     }
 
     fn env_files(&mut self, v: &Node) -> Vec<(String, Option<String>, Span)> {
@@ -582,6 +670,7 @@ impl Normalizer<'_> {
             Kind::Seq(items) => {
                 for i in items {
                     let Some(s) = i.scalar_string() else { continue };
+                    self.check_name(&s, i.span);
                     match s.split_once('=') {
                         Some((k, v)) => {
                             out.insert(k.to_string(), (Some(v.to_string()), i.span));
@@ -644,6 +733,14 @@ impl Normalizer<'_> {
                         Node::string(get("mode").unwrap_or_else(|| "ingress".into()), item.span),
                     );
                     if let Some(ip) = get("host_ip") {
+                        if ports::parse_host_ip(&ip).as_deref() != Some(ip.as_str()) {
+                            self.err_help(
+                                item.get("host_ip").map(|n| n.span).unwrap_or(item.span),
+                                format!("service `{service}`: invalid host IP {ip:?} in a port"),
+                                "write an IP address like 127.0.0.1 or ::1 (without brackets)",
+                            );
+                            continue;
+                        }
                         put(&mut m, "host_ip", Node::string(ip, item.span));
                     }
                     put(
@@ -1039,14 +1136,52 @@ impl Normalizer<'_> {
                     put(&mut m, "source", Node::string(s.clone(), i.span));
                     (s.clone(), Node::map(m, i.span))
                 }
-                Kind::Map(_) => (
-                    i.get("source")
-                        .and_then(Node::scalar_string)
-                        .unwrap_or_default(),
-                    sorted(i),
-                ),
+                Kind::Map(_) => {
+                    let mut node = sorted(i);
+                    if let Some(mode) = i.get("mode") {
+                        match self.file_mode(mode) {
+                            Some(m) => {
+                                if let Some(n) = node.get_mut("mode") {
+                                    *n = Node::string(format!("0{m:o}"), mode.span);
+                                }
+                            }
+                            None => {
+                                self.err_help(
+                                    mode.span,
+                                    format!(
+                                        "service `{service}`: invalid file mode `{}`",
+                                        mode.scalar_string().unwrap_or_default()
+                                    ),
+                                    "write an octal mode like 0440",
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                    (
+                        i.get("source")
+                            .and_then(Node::scalar_string)
+                            .unwrap_or_default(),
+                        node,
+                    )
+                }
                 _ => continue,
             };
+            // Compose mounts a secret without a target at /run/secrets/<source>.
+            let mut node = node;
+            if section == "secrets" && node.get("target").is_none() {
+                if let Some(m) = node.as_map_mut() {
+                    let span = i.span;
+                    m.insert(
+                        "target".into(),
+                        Entry {
+                            key_span: span,
+                            value: Node::string(format!("/run/secrets/{source}"), span),
+                        },
+                    );
+                }
+            }
+            let node = sorted(&node);
             if !declared.contains_key(&source) {
                 self.err_help(
                     i.span,
@@ -1057,6 +1192,31 @@ impl Normalizer<'_> {
             out.push(node);
         }
         Node::seq(out, v.span)
+    }
+
+    /// A file mode as compose-go reads it: a string is octal (`"0440"`, `"440"`), an integer is
+    /// what YAML made of it, where go-yaml reads `0440` as octal (YAML 1.1) and `0o440` too.
+    /// berth's YAML reader gives `0440` as decimal 440, so the source text decides.
+    fn file_mode(&self, n: &Node) -> Option<u32> {
+        match &n.kind {
+            Kind::Str(s) => u32::from_str_radix(s.strip_prefix("0o").unwrap_or(s), 8).ok(),
+            Kind::Int(i) => {
+                let written = self
+                    .sources
+                    .get(n.span.source)
+                    .and_then(|f| f.text.get(n.span.start..n.span.end))
+                    .unwrap_or("");
+                let octal = written.len() > 1
+                    && written.starts_with('0')
+                    && written.bytes().all(|b| b.is_ascii_digit());
+                if octal {
+                    u32::from_str_radix(written, 8).ok()
+                } else {
+                    u32::try_from(*i).ok()
+                }
+            }
+            _ => None,
+        }
     }
 
     /// A top-level network, volume, secret or config with its engine name filled in.

@@ -55,6 +55,32 @@ impl Resolver<'_> {
                             }
                         }
                     }
+                    // Named contexts are paths too, unless they are another kind of context
+                    // (`docker-image://`, `service:`, a URL), as compose-go decides.
+                    let local = |s: &str| !(is_remote(s) || s.starts_with("service:"));
+                    match build.get_mut("additional_contexts").map(|n| &mut n.kind) {
+                        Some(Kind::Map(m)) => {
+                            for e in m.values_mut() {
+                                if let Kind::Str(s) = &mut e.value.kind {
+                                    if local(s) {
+                                        *s = self.path(s);
+                                    }
+                                }
+                            }
+                        }
+                        Some(Kind::Seq(items)) => {
+                            for item in items {
+                                if let Kind::Str(s) = &mut item.kind {
+                                    if let Some((k, v)) = s.split_once('=') {
+                                        if local(v) {
+                                            *s = format!("{k}={}", self.path(v));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
                 }
                 _ => {}
             }

@@ -1,5 +1,14 @@
 //! Port publishing: the short syntax `[[host_ip:]published:]target[/protocol]`, with ranges,
 //! turned into the long form.
+//!
+//! The rules are Docker's (`nat.ParsePortSpec`, which Compose calls): the string is split on
+//! `:` first, the last part being the container port and the one before it the published port;
+//! whatever precedes them is the host IP, so an IPv6 address may be written in brackets
+//! (`[::1]:8080:80`) or bare (`::1:8080:80`). The protocol is a suffix of the container port
+//! only. A host IP must be an IP address: `8080:80:90` is refused rather than read as the host
+//! "8080".
+
+use std::net::IpAddr;
 
 /// One published port in long syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,49 +22,52 @@ pub struct PortSpec {
 
 /// Parses the short syntax; a range of targets gives one entry per port.
 pub fn parse_short(s: &str) -> Result<Vec<PortSpec>, String> {
-    let s = s.trim();
     if s.is_empty() {
         return Err("empty port specification".into());
     }
-    let (body, protocol) = match s.rsplit_once('/') {
-        Some((b, p)) => {
-            let p = p.to_ascii_lowercase();
-            if !matches!(p.as_str(), "tcp" | "udp" | "sctp") {
-                return Err(format!("unknown protocol {p:?}; use tcp, udp or sctp"));
-            }
-            (b, p)
-        }
-        None => (s, "tcp".to_string()),
-    };
-    // An IPv6 host address is written in brackets: `[::1]:8080:80`.
-    let (host_ip, rest) = if let Some(after) = body.strip_prefix('[') {
-        let (ip, rest) = after
-            .split_once("]:")
-            .ok_or_else(|| format!("bad IPv6 address in {s:?}; write it as [::1]:8080:80"))?;
-        (Some(ip.to_string()), rest.to_string())
+    // From the right: the container port, then the published port, then the host IP, which
+    // may itself hold colons (IPv6).
+    let mut parts = s.rsplitn(3, ':');
+    let container = parts.next().unwrap_or_default();
+    let published = parts.next().unwrap_or_default();
+    let host_ip = parts.next().unwrap_or_default();
+    let host_ip = if host_ip.is_empty() {
+        None
     } else {
-        (None, body.to_string())
+        Some(parse_host_ip(host_ip).ok_or_else(|| {
+            format!(
+                "invalid host IP {host_ip:?} in {s:?}; use an IP address like 127.0.0.1 or [::1]"
+            )
+        })?)
     };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let (host_ip, published, target) = match (host_ip, parts.as_slice()) {
-        (None, [t]) => (None, None, *t),
-        (None, [p, t]) => (None, Some(*p), *t),
-        (None, [ip, p, t]) => (Some(ip.to_string()), Some(*p), *t),
-        (Some(ip), [p, t]) => (Some(ip), Some(*p), *t),
-        _ => {
-            return Err(format!(
-                "cannot read port {s:?}; use TARGET, PUBLISHED:TARGET or IP:PUBLISHED:TARGET"
-            ))
+    let (target, protocol) = match container.split_once('/') {
+        None => (container, "tcp".to_string()),
+        Some((t, p)) => {
+            let p = p.to_ascii_lowercase();
+            match p.as_str() {
+                // Docker reads `80/` as tcp.
+                "" => (t, "tcp".to_string()),
+                "tcp" | "udp" | "sctp" => (t, p),
+                _ => {
+                    return Err(format!(
+                        "unknown protocol {p:?} in {s:?}; use tcp, udp or sctp"
+                    ))
+                }
+            }
         }
     };
-    let published = published.filter(|p| !p.is_empty());
+    if target.is_empty() {
+        return Err(format!(
+            "no container port in {s:?}; use TARGET, PUBLISHED:TARGET or IP:PUBLISHED:TARGET"
+        ));
+    }
     let targets = range(target, s)?;
     if targets.0 == 0 {
         return Err(format!(
             "container port 0 in {s:?} is not valid; use 1-65535"
         ));
     }
-    let host_ip = host_ip.filter(|ip| !ip.is_empty());
+    let published = Some(published).filter(|p| !p.is_empty());
     let count = targets.1 - targets.0 + 1;
     let mut out = Vec::new();
     match published {
@@ -73,6 +85,7 @@ pub fn parse_short(s: &str) -> Result<Vec<PortSpec>, String> {
             let pubs = range(p, s)?;
             let pub_count = pubs.1 - pubs.0 + 1;
             if count == 1 {
+                // One container port may take any free port of a published range.
                 out.push(PortSpec {
                     host_ip,
                     target: targets.0,
@@ -98,12 +111,27 @@ pub fn parse_short(s: &str) -> Result<Vec<PortSpec>, String> {
     Ok(out)
 }
 
-/// `8080` or `8000-8010`, every port within 0-65535.
+/// A host IP as Docker accepts it: an IPv4 or IPv6 address, IPv6 optionally in brackets.
+/// Returns the address without brackets, as Compose prints it.
+pub fn parse_host_ip(ip: &str) -> Option<String> {
+    let bare = match ip.strip_prefix('[') {
+        Some(rest) => rest.strip_suffix(']')?,
+        None => ip,
+    };
+    bare.parse::<IpAddr>().ok().map(|_| bare.to_string())
+}
+
+/// `8080` or `8000-8010`, every port within 0-65535. No spaces are allowed, as in Docker.
 fn range(r: &str, whole: &str) -> Result<(u16, u16), String> {
     let one = |p: &str| -> Result<u16, String> {
-        p.trim().parse::<u16>().map_err(|_| {
-            format!("invalid port {p:?} in {whole:?}; ports are numbers from 1 to 65535")
-        })
+        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(n) = p.parse::<u16>() {
+                return Ok(n);
+            }
+        }
+        Err(format!(
+            "invalid port {p:?} in {whole:?}; ports are numbers from 1 to 65535"
+        ))
     };
     match r.split_once('-') {
         Some((a, b)) => {
@@ -140,6 +168,7 @@ mod tests {
         assert_eq!(p.protocol, "udp");
         let p = one("[::1]:8080:80");
         assert_eq!(p.host_ip.as_deref(), Some("::1"));
+        assert_eq!(one("::1:8080:80").host_ip.as_deref(), Some("::1"));
         assert_eq!(one("127.0.0.1::80").published, None);
         assert_eq!(one("8000-8010:80").published.as_deref(), Some("8000-8010"));
         assert_eq!(parse_short("3000-3002").unwrap().len(), 3);
@@ -153,7 +182,19 @@ mod tests {
     #[test]
     fn bad_forms() {
         for bad in [
-            "", "abc", "70000", "80/xyz", "1:2:3:4", "0", "9-8", "1-3:1-2",
+            "",
+            "abc",
+            "70000",
+            "80/xyz",
+            "1:2:3:4",
+            "0",
+            "9-8",
+            "1-3:1-2",
+            "8080:80:90",
+            "8080/tcp:80",
+            " 80",
+            "+80",
+            "[::1:80:80",
         ] {
             assert!(parse_short(bad).is_err(), "{bad}");
         }

@@ -67,6 +67,94 @@ pub fn validate(root: &Node) -> Vec<SchemaError> {
     v.errors
 }
 
+/// Converts the strings of one parsed and interpolated file tree to the types the schema gives
+/// their place: booleans (`true`, `yes`, `on`... as compose-go's `toBoolean`), integers and
+/// numbers. compose-go casts every string at a typed path after interpolation, so
+/// `read_only: ${RO}` is a boolean and `replicas: "2"` an integer; doing it from the same tables
+/// [`validate`] uses covers every typed field at once. Strings that do not convert are left
+/// alone for [`validate`] to report.
+pub fn coerce(root: &mut Node) {
+    coerce_node(&Shape::Obj(&TOP), root);
+}
+
+fn coerce_node(shape: &Shape, node: &mut Node) {
+    if node.tag == Some(Tag::Reset) {
+        return;
+    }
+    match shape {
+        Bool | Int | IntIn(..) | Number => {
+            if let Kind::Str(s) = &node.kind {
+                if let Some(k) = convert(shape, s) {
+                    node.kind = k;
+                }
+            }
+        }
+        Seq(item) | Set(item) => {
+            if let Kind::Seq(items) = &mut node.kind {
+                for n in items {
+                    coerce_node(item, n);
+                }
+            }
+        }
+        Map(value) | Names { value, .. } => {
+            if let Kind::Map(m) = &mut node.kind {
+                for e in m.values_mut() {
+                    coerce_node(value, &mut e.value);
+                }
+            }
+        }
+        Obj(o) => {
+            if let Kind::Map(m) = &mut node.kind {
+                for (k, e) in m.iter_mut() {
+                    if let Some((_, shape)) = o.fields.iter().find(|(name, _)| name == k) {
+                        coerce_node(shape, &mut e.value);
+                    }
+                }
+            }
+        }
+        OneOf(alts) => {
+            // A string keeps the first alternative that takes it: a typed one only when it
+            // converts, a string one as it is. Containers go to the first that takes their kind.
+            for alt in alts.iter().filter(|a| accepts(a, node)) {
+                match (alt, &node.kind) {
+                    (Bool | Int | IntIn(..) | Number, Kind::Str(s)) => {
+                        if let Some(k) = convert(alt, s) {
+                            node.kind = k;
+                            return;
+                        }
+                    }
+                    _ => {
+                        coerce_node(alt, node);
+                        return;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The typed value of `s` at a place of shape `shape`, when it has one.
+fn convert(shape: &Shape, s: &str) -> Option<Kind> {
+    match shape {
+        Bool => match s.to_ascii_lowercase().as_str() {
+            "y" | "yes" | "true" | "on" => Some(Kind::Bool(true)),
+            "n" | "no" | "false" | "off" => Some(Kind::Bool(false)),
+            _ => None,
+        },
+        Int | IntIn(..) => s.parse::<i64>().ok().map(Kind::Int),
+        Number => match s.parse::<i64>() {
+            Ok(i) => Some(Kind::Int(i)),
+            Err(_) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Kind::Float),
+        },
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shapes
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +176,7 @@ enum Shape {
     Bool,
     /// An integer, or a string holding one.
     Int,
-    /// An integer within bounds, or any string (the schema's `oneOf: [string, integer]`).
+    /// An integer within bounds, or a string holding one.
     IntIn(i64, i64),
     /// A number, or a string holding one.
     Number,
@@ -519,7 +607,7 @@ static HEALTHCHECK: Obj = obj(
     &[
         ("disable", Bool),
         ("interval", Dur),
-        ("retries", Number),
+        ("retries", IntIn(0, i64::MAX)),
         ("test", OneOf(&[Str, STR_SEQ])),
         ("timeout", Dur),
         ("start_period", Dur),
@@ -674,7 +762,7 @@ static DEPLOY: Obj = obj(
             Enum(&["replicated", "global", "replicated-job", "global-job"]),
         ),
         ("endpoint_mode", Str),
-        ("replicas", Int),
+        ("replicas", IntIn(0, i64::MAX)),
         ("labels", LIST_OR_DICT),
         ("rollback_config", Obj(&UPDATE_CONFIG)),
         ("update_config", Obj(&UPDATE_CONFIG)),
@@ -686,7 +774,7 @@ static DEPLOY: Obj = obj(
 static UPDATE_CONFIG: Obj = obj(
     What::Path,
     &[
-        ("parallelism", Int),
+        ("parallelism", IntIn(0, i64::MAX)),
         ("delay", Dur),
         ("failure_action", Enum(&["continue", "rollback", "pause"])),
         ("monitor", Dur),
@@ -1164,7 +1252,7 @@ impl Validator {
                     }
                 }
             }
-            Int => {
+            Int | IntIn(..) if matches!(node.kind, Kind::Str(_)) => {
                 if let Kind::Str(s) = &node.kind {
                     if s.parse::<i64>().is_err() {
                         let msg = format!(
@@ -1190,6 +1278,7 @@ impl Validator {
                     }
                 }
             }
+            Int => {}
             Number => {
                 if let Kind::Str(s) = &node.kind {
                     if s.trim().is_empty() || s.parse::<f64>().is_err() {
