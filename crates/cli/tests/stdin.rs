@@ -139,6 +139,44 @@ fn exec_and_run_stream_stdin_and_pass_the_exit_code_through() {
         );
     }
 
+    // issue #14 item 5: a reader of the output that went away (`berth exec … | head -1`)
+    // ends exec and run quietly with exit 0, not with "the connection broke".
+    for args in [
+        &["exec", "-T", "db", "seq", "1", "3000000"][..],
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "--entrypoint",
+            "seq",
+            "db",
+            "1",
+            "3000000",
+        ][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = b
+            .command(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "berth {}: {}",
+            args.join(" "),
+            text(&out)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "berth {}: {}",
+            args.join(" "),
+            text(&out)
+        );
+    }
+
     // A stdin nobody closes (a CI runner's pipe): berth ends with the command all the same.
     for args in [
         &["exec", "-T", "db", "true"][..],
