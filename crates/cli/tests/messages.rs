@@ -230,3 +230,44 @@ fn the_releases_table_pads_every_column_to_its_widest_cell() {
         );
     }
 }
+
+/// issue #14 item 8: `proxy status` of a proxy booted as a container shows the address the
+/// host reaches it on (published on 127.0.0.1 here), not the container's own 0.0.0.0:80.
+#[test]
+fn proxy_status_shows_the_published_listener() {
+    berth_test_support::ensure_test_images();
+    let binary = berth_test_support::static_berth_binary();
+    let tmp = tempfile::tempdir().unwrap();
+    let container = unique_name("berth-proxy-status");
+    let _guard = berth_test_support::Container::adopt(container.clone());
+    let socket = tmp.path().join("run/proxy.sock");
+    let port = harness::free_port();
+    let berth = |args: &[&str]| {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("berth"))
+            .env("BERTH_PROXY_CONTAINER", &container)
+            .env_remove("BERTH_PROXY_SOCKET")
+            .arg("proxy")
+            .arg("--admin-socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap();
+        harness::Outcome::from(out)
+    };
+    let data = tmp.path().join("data");
+    berth(&[
+        "boot",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--binary",
+        binary.to_str().unwrap(),
+    ])
+    .success();
+    let status = berth(&["status"]);
+    status
+        .success()
+        .stdout_has(&format!("listening on 127.0.0.1:{port}"));
+    assert!(!status.stdout.contains("0.0.0.0:80"), "{}", status.stdout);
+}
