@@ -8,12 +8,46 @@
 // and boxing every variant would only add noise to each command.
 #![allow(clippy::result_large_err)]
 
+// std's printing macros panic when the reader went away (`berth releases | head -1`); these
+// shadow them for every module below, so that every print goes through `output`, which
+// never panics. Defined before the modules because macro_rules are scoped by position.
+macro_rules! println {
+    () => {
+        $crate::output::stdout_fmt(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stdout_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::stdout_fmt(format_args!($($arg)*))
+    };
+}
+macro_rules! eprintln {
+    () => {
+        $crate::output::stderr_fmt(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::stderr_fmt(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {
+        $crate::output::stderr_fmt(format_args!($($arg)*))
+    };
+}
+
 pub mod args;
 pub mod atomic;
 pub mod commands;
 pub mod exit;
+pub mod output;
 pub mod progress;
 pub mod report;
+pub mod stdin;
+pub mod suggest;
+pub mod table;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -22,6 +56,10 @@ use std::process::ExitCode;
 pub fn run() -> ExitCode {
     let args = match args::Cli::try_parse() {
         Ok(a) => a,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            eprint!("{}", suggest::unknown_command(&e, std::env::args().skip(1)));
+            return ExitCode::from(exit::USAGE);
+        }
         Err(e) => {
             // clap prints help and version to stdout with success, usage errors to stderr.
             let _ = e.print();
@@ -33,6 +71,13 @@ pub fn run() -> ExitCode {
         }
     };
     match commands::dispatch(args) {
+        // Output the user asked for that could not be written (a full disk behind `>`) fails
+        // the command; a reader that went away does not (see `output`).
+        Ok(0) if output::stdout_error().is_some() => {
+            let e = output::stdout_error().unwrap_or_default();
+            eprintln!("error: cannot write the output: {e}; check where standard output goes");
+            ExitCode::from(exit::FAILURE)
+        }
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report::error(&e);

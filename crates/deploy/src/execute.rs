@@ -287,9 +287,16 @@ async fn run_steps(
             return Err(errors);
         }
     }
+    // A service the plan already waited healthy for (a dependency) is checked again, since it
+    // may have failed since, but not announced a second time.
+    let quiet = |_: Event| {};
     let waits = opts.wait_for.iter().map(|service| {
         let deadline = desired.service(service).map(|s| s.health_deadline);
-        wait_service(engine, desired, service, Condition::Healthy, deadline, on)
+        let waited = plan.steps.iter().any(|s| {
+            matches!(s, Step::WaitHealthy { service: w, condition: Condition::Healthy, .. } if w == service)
+        });
+        let report: &(dyn Fn(Event) + Sync) = if waited { &quiet } else { on };
+        wait_service(engine, desired, service, Condition::Healthy, deadline, report)
     });
     let errors: Vec<ExecuteError> = join_all(waits)
         .await

@@ -61,13 +61,34 @@ impl Engine {
     /// when started. Returns the container id. Never pulls: a missing image is
     /// [`EngineError::ImageMissing`].
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        self.create(spec, create_body(spec)).await
+    }
+
+    /// As [`Engine::create_container`], for a one-off container whose caller attaches to its
+    /// standard input (`berth run`): when the caller closes its end, the container's input
+    /// closes too (Docker's `StdinOnce`), so a command reading to the end (`psql < dump.sql`)
+    /// sees it, as with `docker compose run`.
+    pub async fn create_attached_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<String, EngineError> {
+        let mut body = create_body(spec);
+        body.stdin_once = Some(spec.stdin_open);
+        self.create(spec, body).await
+    }
+
+    async fn create(
+        &self,
+        spec: &ContainerSpec,
+        body: ContainerCreateBody,
+    ) -> Result<String, EngineError> {
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
             ..Default::default()
         };
         let created = self
             .docker
-            .create_container(Some(options), create_body(spec))
+            .create_container(Some(options), body)
             .await
             .map_err(|err| match server_error(&err) {
                 Some((404, message)) if message.contains("No such image") => {

@@ -52,6 +52,11 @@ pub enum EngineError {
     /// Copying bytes between the caller and a container (exec, attach) failed.
     #[error("the connection to container {container} broke: {reason}; try again")]
     Stream { container: String, reason: String },
+
+    /// The caller's output (`berth exec … | head -1`) closed while the container still wrote
+    /// to it; the copying stopped. Not a failure of the container or the engine.
+    #[error("the reader of container {container}'s output went away")]
+    OutputClosed { container: String },
 }
 
 /// The status code and message of an error the engine answered with, if it answered.

@@ -155,6 +155,18 @@ async fn forward(
         container: container.to_string(),
         reason,
     };
+    // A write to the caller's streams that finds their reader gone ends the copying: the
+    // bytes have nowhere to go, and a command writing without end (`yes | head -1`) would
+    // otherwise never let the caller finish.
+    let written = |err: std::io::Error| {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            EngineError::OutputClosed {
+                container: container.to_string(),
+            }
+        } else {
+            broken(err.to_string())
+        }
+    };
     let feeder = stdin.map(|mut stdin| {
         tokio::spawn(async move {
             // Errors end the input early; the process then sees EOF, which is the best
@@ -167,24 +179,12 @@ async fn forward(
         while let Some(chunk) = output.next().await {
             match chunk.map_err(|err| broken(crate::error::root_cause(&err)))? {
                 LogOutput::StdErr { message } => {
-                    stderr
-                        .write_all(&message)
-                        .await
-                        .map_err(|err| broken(err.to_string()))?;
-                    stderr
-                        .flush()
-                        .await
-                        .map_err(|err| broken(err.to_string()))?;
+                    stderr.write_all(&message).await.map_err(&written)?;
+                    stderr.flush().await.map_err(&written)?;
                 }
                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout
-                        .write_all(&message)
-                        .await
-                        .map_err(|err| broken(err.to_string()))?;
-                    stdout
-                        .flush()
-                        .await
-                        .map_err(|err| broken(err.to_string()))?;
+                    stdout.write_all(&message).await.map_err(&written)?;
+                    stdout.flush().await.map_err(&written)?;
                 }
                 LogOutput::StdIn { .. } => {}
             }

@@ -204,10 +204,10 @@ pub fn releases(p: &ProjectArgs, a: &ReleasesArgs) -> Result<(), CliError> {
             }
         }
         TextFormat::Text => {
-            println!(
-                "{:<8} {:<20} {:<12} {:<11} {:>9}  {:<12} IMAGES",
-                "RELEASE", "CREATED", "STATUS", "STRATEGY", "DURATION", "COMMIT"
-            );
+            let mut table = crate::table::Table::new(&[
+                "RELEASE", "CREATED", "STATUS", "STRATEGY", "DURATION", "COMMIT", "IMAGES",
+            ])
+            .right(4);
             for r in &list {
                 let images: Vec<String> = r
                     .services
@@ -218,25 +218,25 @@ pub fn releases(p: &ProjectArgs, a: &ReleasesArgs) -> Result<(), CliError> {
                 if let Some(of) = r.rollback_of {
                     status = format!("{status} (rollback to {of})");
                 }
-                println!(
-                    "{:<8} {:<20} {:<12} {:<11} {:>9}  {:<12} {}",
-                    r.number,
+                table.row(vec![
+                    r.number.to_string(),
                     berth_deploy::clock::format_utc(r.created_at),
                     status,
-                    r.strategy,
+                    r.strategy.clone(),
                     r.duration_ms
                         .map(|d| format!("{:.1}s", d as f64 / 1000.0))
                         .unwrap_or_else(|| "-".into()),
                     r.git_commit
                         .as_deref()
-                        .map(|c| &c[..c.len().min(12)])
-                        .unwrap_or("-"),
-                    images.join(" ")
-                );
+                        .map(|c| c[..c.len().min(12)].to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    images.join(" "),
+                ]);
                 if let Some(reason) = &r.reason {
-                    println!("{:<8} {reason}", "");
+                    table.note(reason.clone());
                 }
             }
+            print!("{}", table.render());
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use super::session::{number_of, Session};
 use super::CliError;
 use crate::args::{ExecArgs, ProjectArgs};
-use berth_engine::ExecOptions;
+use berth_engine::{EngineError, ExecOptions};
 use std::io::IsTerminal;
 
 pub fn run(p: &ProjectArgs, a: &ExecArgs) -> Result<i32, CliError> {
@@ -15,9 +15,11 @@ pub fn run(p: &ProjectArgs, a: &ExecArgs) -> Result<i32, CliError> {
             a.service, a.index, a.service
         )));
     };
-    // A TTY only when both ends are terminals and -T was not given, as Compose decides.
-    let interactive = std::io::stdin().is_terminal();
-    let tty = !a.no_tty && interactive && std::io::stdout().is_terminal();
+    // Standard input is always streamed and its end delivered, as `docker compose exec`
+    // (whose -i is on by default) does, with -T or without: `berth exec -T db psql < dump.sql`
+    // must load the dump. A TTY only when both ends are terminals and -T was not given, as
+    // Compose decides.
+    let tty = !a.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let opts = ExecOptions {
         cmd: a.command.clone(),
         env: a.env.clone(),
@@ -25,19 +27,24 @@ pub fn run(p: &ProjectArgs, a: &ExecArgs) -> Result<i32, CliError> {
         working_dir: a.workdir.clone(),
         privileged: false,
         tty,
-        interactive,
+        interactive: true,
     };
     let code = s.rt.block_on(async {
-        let stdin = interactive.then(tokio::io::stdin);
         s.engine
             .exec(
                 &c.id,
                 &opts,
-                stdin,
+                Some(crate::stdin::stdin()),
                 tokio::io::stdout(),
                 tokio::io::stderr(),
             )
             .await
-    })?;
-    Ok(code.clamp(0, 255) as i32)
+    });
+    match code {
+        Ok(code) => Ok(code.clamp(0, 255) as i32),
+        // The reader of the output went away (`berth exec … | head -1`): a quiet end, as for
+        // every command (see `output`).
+        Err(EngineError::OutputClosed { .. }) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }

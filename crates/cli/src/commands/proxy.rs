@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod boot;
+mod published;
 mod supervise;
 
 /// Runs a `berth proxy` command; `Ok` carries the exit code, which is the proxy's own for
@@ -30,7 +31,7 @@ fn run_command(socket: PathBuf, command: &ProxyCommand) -> Result<(), CliError> 
         ProxyCommand::Supervise(_) => unreachable!("supervise is dispatched by run"),
         ProxyCommand::Run(r) => run_proxy(socket, r),
         ProxyCommand::Boot(b) => boot::run(socket, b),
-        ProxyCommand::Status(s) => block_on(status(&AdminClient::new(socket), s)),
+        ProxyCommand::Status(s) => block_on(status(&socket, s)),
         ProxyCommand::Route(ProxyRouteCommand::Add(r)) => {
             let spec = route_spec(r)?;
             block_on(async {
@@ -361,8 +362,8 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
-async fn status(client: &AdminClient, s: &ProxyStatusArgs) -> Result<(), CliError> {
-    let status = client.status().await.map_err(admin)?;
+async fn status(socket: &std::path::Path, s: &ProxyStatusArgs) -> Result<(), CliError> {
+    let status = AdminClient::new(socket).status().await.map_err(admin)?;
     let mut out = String::new();
     if s.format == TextFormat::Json {
         outln!(
@@ -377,11 +378,15 @@ async fn status(client: &AdminClient, s: &ProxyStatusArgs) -> Result<(), CliErro
         "proxy pid {} (berth {}), listening on {}",
         status.pid,
         status.version,
-        status
-            .listen
-            .iter()
-            .cloned()
-            .chain(status.tls_listen.iter().map(|a| format!("{a} (tls)")))
+        published::host_addresses(socket, &status.listen)
+            .await
+            .into_iter()
+            .chain(
+                published::host_addresses(socket, &status.tls_listen)
+                    .await
+                    .into_iter()
+                    .map(|a| format!("{a} (tls)"))
+            )
             .collect::<Vec<_>>()
             .join(", ")
     );

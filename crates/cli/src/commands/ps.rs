@@ -3,6 +3,7 @@
 use super::session::{number_of, service_of, Session};
 use super::CliError;
 use crate::args::{ProjectArgs, PsArgs, TextFormat};
+use crate::table::Table;
 
 pub fn run(p: &ProjectArgs, a: &PsArgs) -> Result<(), CliError> {
     let s = Session::open(p)?;
@@ -30,58 +31,32 @@ pub fn run(p: &ProjectArgs, a: &PsArgs) -> Result<(), CliError> {
             }
         }
         TextFormat::Text => {
-            let rows: Vec<[String; 5]> = list
-                .iter()
-                .map(|c| {
-                    let ports = c
-                        .ports
-                        .iter()
-                        .map(|p| match p.host_port {
-                            Some(h) => format!(
-                                "{}:{h}->{}/{}",
-                                p.host_ip.as_deref().unwrap_or("0.0.0.0"),
-                                p.container_port,
-                                p.protocol
-                            ),
-                            None => format!("{}/{}", p.container_port, p.protocol),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    [
-                        c.name.clone(),
-                        c.image.clone(),
-                        service_of(c).to_string(),
-                        c.status.clone(),
-                        ports,
-                    ]
-                })
-                .collect();
-            print_table(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"], &rows);
+            let mut table = Table::new(&["NAME", "IMAGE", "SERVICE", "STATUS", "PORTS"]);
+            for c in &list {
+                let ports = c
+                    .ports
+                    .iter()
+                    .map(|p| match p.host_port {
+                        Some(h) => format!(
+                            "{}:{h}->{}/{}",
+                            p.host_ip.as_deref().unwrap_or("0.0.0.0"),
+                            p.container_port,
+                            p.protocol
+                        ),
+                        None => format!("{}/{}", p.container_port, p.protocol),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                table.row(vec![
+                    c.name.clone(),
+                    c.image.clone(),
+                    service_of(c).to_string(),
+                    c.status.clone(),
+                    ports,
+                ]);
+            }
+            print!("{}", table.render());
         }
     }
     Ok(())
-}
-
-fn print_table(header: &[&str; 5], rows: &[[String; 5]]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(header.to_vec());
-    for r in rows {
-        line(r.iter().map(String::as_str).collect());
-    }
 }

@@ -52,8 +52,9 @@ pub fn run(p: &ProjectArgs, a: &RunArgs) -> Result<i32, CliError> {
         }
     }
 
-    let interactive = std::io::stdin().is_terminal();
-    let tty = !a.no_tty && interactive && std::io::stdout().is_terminal();
+    // Standard input is always attached and its end delivered, as `docker compose run`
+    // (whose -i is on by default) does, with -T or without.
+    let tty = !a.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut spec = svc.containers[0].clone();
     let suffix = format!(
         "{:x}",
@@ -72,7 +73,7 @@ pub fn run(p: &ProjectArgs, a: &RunArgs) -> Result<i32, CliError> {
     spec.restart = berth_engine::RestartPolicy::No;
     spec.healthcheck = None;
     spec.tty = tty;
-    spec.stdin_open = interactive;
+    spec.stdin_open = true;
     if !a.command.is_empty() {
         spec.command = Some(a.command.clone());
     }
@@ -83,15 +84,26 @@ pub fn run(p: &ProjectArgs, a: &RunArgs) -> Result<i32, CliError> {
         spec.user = Some(u.clone());
     }
     spec.env.extend(a.env.iter().cloned());
-    let id = s.rt.block_on(s.engine.create_container(&spec))?;
+    let id = s.rt.block_on(s.engine.create_attached_container(&spec))?;
     let code = s.rt.block_on(async {
-        let stdin = interactive.then(tokio::io::stdin);
         s.engine
-            .attach_and_start(&id, stdin, tokio::io::stdout(), tokio::io::stderr(), tty)
+            .attach_and_start(
+                &id,
+                Some(crate::stdin::stdin()),
+                tokio::io::stdout(),
+                tokio::io::stderr(),
+                tty,
+            )
             .await
     });
     if a.rm {
         s.rt.block_on(s.engine.remove_container(&id, true, true))?;
     }
-    Ok(code?.clamp(0, 255) as i32)
+    match code {
+        Ok(code) => Ok(code.clamp(0, 255) as i32),
+        // The reader of the output went away (`berth run … | head -1`): a quiet end, as for
+        // every command (see `output`).
+        Err(berth_engine::EngineError::OutputClosed { .. }) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }

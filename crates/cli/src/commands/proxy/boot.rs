@@ -27,7 +27,7 @@ const ROLE: &str = "berth.role";
 /// Where the container keeps its data on the host, so that an upgrade writes the new
 /// binary where the running container sees it, whatever --data-dir says this time.
 const DATA_DIR_LABEL: &str = "berth.proxy.data-dir";
-const SOCKET_LABEL: &str = "berth.proxy.admin-socket";
+pub(super) const SOCKET_LABEL: &str = "berth.proxy.admin-socket";
 const CONTAINER_DATA: &str = "/var/lib/berth/proxy";
 const CONTAINER_RUN: &str = "/run/berth";
 const DOCKERFILE: &str = "FROM scratch\nCOPY berth /berth\nENTRYPOINT [\"/berth\"]\n";
