@@ -370,6 +370,8 @@ pub struct DownArgs {
     /// Also remove containers of services no longer in the project
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Only these services' containers and routes (default: the whole project)
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,38 @@ impl Desired {
     pub fn service(&self, name: &str) -> Option<&DesiredService> {
         self.services.iter().find(|s| s.name == name)
     }
+
+    /// Returns to a release (`berth rollback`): each service's replicas become the specs that
+    /// release recorded (its configuration, environment included), when it recorded them, and
+    /// run the release's image id instead of the tag, which may name a newer image now. The
+    /// hash is computed again from what results, by the one function every path uses, so a
+    /// service the rollback does not change keeps the hash its running containers carry.
+    pub fn pin_release(
+        &mut self,
+        specs: &BTreeMap<String, Vec<ContainerSpec>>,
+        image_ids: &BTreeMap<String, String>,
+    ) {
+        for d in self.services.iter_mut() {
+            // The reference the files name (the tag), before the id replaces it.
+            let reference = d.image.clone();
+            if let Some(recorded) = specs.get(&d.name).filter(|s| !s.is_empty()) {
+                d.containers = recorded.clone();
+                d.replicas = recorded.len() as u64;
+            }
+            if let Some(id) = image_ids.get(&d.name) {
+                d.image = id.clone();
+                d.image_id = Some(id.clone());
+                for c in d.containers.iter_mut() {
+                    c.image = id.clone();
+                }
+            }
+            // Specs recorded by that release carry its number; they are the new release's now.
+            for c in d.containers.iter_mut() {
+                c.labels.remove(labels::RELEASE);
+            }
+            d.rehash(&reference);
+        }
+    }
 }
 
 /// One service: its image, how to build it, and one spec per replica.
@@ -68,6 +100,8 @@ pub struct DesiredService {
     pub image: String,
     pub build: Option<BuildSpec>,
     pub replicas: u64,
+    /// The id of `image` when the caller knew it (`Context::image_ids`); part of the hash.
+    pub image_id: Option<String>,
     /// The config hash shared by all replicas (see [`crate::hash`]).
     pub config_hash: String,
     pub depends_on: Vec<DesiredDependency>,
@@ -75,6 +109,26 @@ pub struct DesiredService {
     pub health_deadline: Duration,
     /// Replica `n` is `containers[n - 1]`.
     pub containers: Vec<ContainerSpec>,
+}
+
+impl DesiredService {
+    /// Computes the config hash from the first replica, with the image named by `reference`
+    /// (the files' name for it, whatever the replicas run it by), and the image id; and
+    /// writes it into every replica's labels. Replicas differ only in what the hash leaves
+    /// out (name, managed labels), so the first stands for all; without replicas the hash is
+    /// kept.
+    fn rehash(&mut self, reference: &str) {
+        if let Some(first) = self.containers.first() {
+            let hashed = ContainerSpec {
+                image: reference.to_string(),
+                ..first.clone()
+            };
+            self.config_hash = config_hash(&hashed, self.image_id.as_deref());
+        }
+        for c in self.containers.iter_mut() {
+            labels::set_config_hash(&mut c.labels, &self.config_hash);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,13 +258,11 @@ fn service(
         });
     }
     let (base, warnings) = service_spec(project, name, svc, &image)?;
-    let hash = config_hash(&base, image_id.map(String::as_str));
     let containers = (1..=replicas)
         .map(|n| {
             let mut spec = base.clone();
             spec.name = container_name(&project.name, name, svc, n);
             spec.labels = labels::container(plabels, name, n, Role::App, &base.labels);
-            labels::set_config_hash(&mut spec.labels, &hash);
             spec
         })
         .collect();
@@ -225,22 +277,24 @@ fn service(
             required: d.required,
         })
         .collect();
-    Ok((
-        DesiredService {
-            name: name.into(),
-            build: svc
-                .build
-                .as_ref()
-                .map(|b| build_spec(&project.project_dir, b, &image)),
-            image,
-            replicas,
-            config_hash: hash,
-            depends_on,
-            health_deadline: deadline::healthy(svc.healthcheck.as_ref()),
-            containers,
-        },
-        warnings,
-    ))
+    let mut ds = DesiredService {
+        name: name.into(),
+        build: svc
+            .build
+            .as_ref()
+            .map(|b| build_spec(&project.project_dir, b, &image)),
+        image,
+        replicas,
+        image_id: image_id.cloned(),
+        // What a service without replicas (`replicas: 0`) is recorded with.
+        config_hash: config_hash(&base, image_id.map(String::as_str)),
+        depends_on,
+        health_deadline: deadline::healthy(svc.healthcheck.as_ref()),
+        containers,
+    };
+    let reference = ds.image.clone();
+    ds.rehash(&reference);
+    Ok((ds, warnings))
 }
 
 /// `deploy.replicas`, else `scale`, else 1. Both set to different values is an error, as in

@@ -8,8 +8,16 @@
 //!   hash, and moving the project directory or upgrading berth does not recreate containers;
 //! - nothing else: user labels, environment, ports, mounts, limits, ... all count.
 //!
-//! When the caller knows the image id (after a build or pull), it is mixed in, so a rebuilt
-//! image under the same tag changes the hash and the containers are recreated.
+//! The image counts as the project's files name it (the reference, e.g. `berth/postgres:15`)
+//! together with its id when the caller knows it (after a build or pull), so a rebuilt image
+//! under the same tag changes the hash and the containers are recreated. A container that runs
+//! an image pinned by id (`berth rollback`) is hashed under the files' reference and that id,
+//! as `up` would hash the same image (see [`crate::Desired::pin_release`]).
+//!
+//! [`config_hash`] is the only function computing the hash, and a hash computed without the
+//! image id differs from one computed with it for the same container: every command that plans
+//! containers (`up`, `run`, `deploy`, `rollback`) must resolve the ids of the images it plans
+//! with first, or it restarts services whose configuration did not change.
 
 use crate::labels;
 use berth_engine::ContainerSpec;

@@ -33,6 +33,10 @@ pub struct DownOptions {
     pub volumes: bool,
     /// Also remove containers of services that are no longer in the project.
     pub remove_orphans: bool,
+    /// Only these services' containers (one-offs included); empty means the whole project.
+    /// Networks, volumes and orphans are left alone when services are named: the other
+    /// services still use them.
+    pub services: Vec<String>,
 }
 
 /// An existing container.
@@ -544,7 +548,7 @@ fn service_steps(
 
 /// Plans `berth down`: stop and remove the project's containers in reverse dependency order
 /// (dependents before what they depend on), then the project's networks, then with
-/// `volumes` its named volumes. Only resources carrying the project's label are touched, and
+/// `volumes` its named volumes; with `services`, only those services' containers. Only resources carrying the project's label are touched, and
 /// external ones never, even when they carry it.
 pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan {
     let mut steps = Vec::new();
@@ -568,10 +572,12 @@ pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan
         });
     };
 
+    let whole = opts.services.is_empty();
+    let selected = |service: &str| whole || opts.services.iter().any(|s| s == service);
     // Orphans first: nothing in the project depends on them.
     for o in observed
         .iter()
-        .filter(|o| !desired.all_services.contains(o.service))
+        .filter(|o| whole && !desired.all_services.contains(o.service))
     {
         if opts.remove_orphans {
             take(o, &mut steps);
@@ -600,7 +606,7 @@ pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan
     for level in desired.levels.iter().rev() {
         order.extend(level.iter().rev().map(String::as_str));
     }
-    for service in order {
+    for service in order.into_iter().filter(|s| selected(s)) {
         let mut mine: Vec<&Observed<'_>> =
             observed.iter().filter(|o| o.service == service).collect();
         mine.sort_by_key(|o| (o.oneoff, o.number));
@@ -609,6 +615,9 @@ pub fn plan_down(desired: &Desired, actual: &Actual, opts: &DownOptions) -> Plan
         }
     }
 
+    if !whole {
+        return Plan { steps };
+    }
     let ours = |labels: Option<&str>| labels == Some(desired.project.as_str());
     let mut networks: Vec<&str> = actual
         .networks

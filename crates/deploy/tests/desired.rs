@@ -483,3 +483,102 @@ fn scale_and_restart_policy_fallbacks() {
     assert_eq!(d.services[0].containers[0].name, "solo");
     assert_eq!(d.services[0].containers[0].restart, RestartPolicy::No);
 }
+
+/// Issue #14 item 3: `up`, `run web` (web and its dependencies) and a rollback that pins a
+/// release's images give an unchanged service one hash, so none of them restarts it.
+#[test]
+fn up_run_and_rollback_hash_an_unchanged_service_alike() {
+    let compose = r#"
+name: shop
+services:
+  web:
+    image: shop/web:latest
+    environment: { APP_VERSION: v2 }
+    depends_on: { db: { condition: service_healthy } }
+  db:
+    image: berth/postgres:15
+    environment: { POSTGRES_PASSWORD: secret }
+    labels: { team: data }
+"#;
+    let l = load_text(compose, &[]);
+    let ids = BTreeMap::from([
+        ("web".to_string(), "sha256:web2".to_string()),
+        ("db".to_string(), "sha256:db".to_string()),
+    ]);
+    let up = desired_state(
+        &l.project,
+        &Context {
+            image_ids: ids.clone(),
+            ..context(&l)
+        },
+    )
+    .unwrap();
+    let run = desired_state(
+        &l.project,
+        &Context {
+            services: vec!["web".into()],
+            image_ids: ids.clone(),
+            ..context(&l)
+        },
+    )
+    .unwrap();
+    let db = up.service("db").unwrap();
+    assert_eq!(run.service("db").unwrap(), db);
+
+    // A rollback to a release that ran web v1 (image sha256:web1) with the same db: its specs
+    // come back from the journal's JSON and its images are pinned by id.
+    let mut recorded = up.clone();
+    for c in recorded
+        .services
+        .iter_mut()
+        .flat_map(|d| d.containers.iter_mut())
+    {
+        c.labels.insert(labels::RELEASE.into(), "r1".into());
+        if c.name.contains("web") {
+            c.env = vec!["APP_VERSION=v1".into()];
+        }
+    }
+    let specs: BTreeMap<String, Vec<berth_engine::ContainerSpec>> = serde_json::from_value(
+        serde_json::to_value(
+            recorded
+                .services
+                .iter()
+                .map(|d| (d.name.clone(), d.containers.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let release_ids = BTreeMap::from([
+        ("web".to_string(), "sha256:web1".to_string()),
+        ("db".to_string(), "sha256:db".to_string()),
+    ]);
+    let mut rollback = up.clone();
+    rollback.pin_release(&specs, &release_ids);
+    let pinned = rollback.service("db").unwrap();
+    assert_eq!(pinned.config_hash, db.config_hash);
+    assert_eq!(pinned.containers[0].image, "sha256:db");
+    assert_eq!(
+        pinned.containers[0].labels[labels::CONFIG_HASH],
+        db.config_hash
+    );
+    assert!(!pinned.containers[0].labels.contains_key(labels::RELEASE));
+    // web does change: another image and another environment.
+    assert_ne!(
+        rollback.service("web").unwrap().config_hash,
+        up.service("web").unwrap().config_hash
+    );
+    // Without the image ids (what `run` used to plan with), db would look changed.
+    let unresolved = desired_state(
+        &l.project,
+        &Context {
+            services: vec!["web".into()],
+            ..context(&l)
+        },
+    )
+    .unwrap();
+    assert_ne!(
+        unresolved.service("db").unwrap().config_hash,
+        db.config_hash
+    );
+}

@@ -463,3 +463,41 @@ fn down_handles_orphans_and_one_offs() {
     ));
     assert_eq!(got[0], "remove container shop-old-1");
 }
+
+/// Issue #14 item 4: `down web` takes only web's containers (its one-offs too) and leaves the
+/// networks, volumes and orphans that the other services still have.
+#[test]
+fn down_of_one_service_takes_only_its_containers() {
+    let d = desired(SHOP);
+    let mut a = converged(&d);
+    a.containers.push(container(
+        "shop-old-1",
+        "x",
+        compose_labels("shop", "old", 1),
+        "exited",
+    ));
+    let mut l = compose_labels("shop", "web", 1);
+    l.insert(labels::COMPOSE_ONEOFF.into(), "True".into());
+    a.containers
+        .push(container("shop-web-run-1", "x", l, "exited"));
+    let got = lines(&plan_down(
+        &d,
+        &a,
+        &DownOptions {
+            volumes: true,
+            remove_orphans: true,
+            services: vec!["web".into()],
+        },
+    ));
+    assert_eq!(
+        got,
+        [
+            "stop container shop-web-1",
+            "remove container shop-web-1",
+            "stop container shop-web-2",
+            "remove container shop-web-2",
+            "remove container shop-web-run-1",
+        ],
+        "{got:#?}"
+    );
+}

@@ -435,10 +435,11 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         if current.is_empty() {
             continue;
         }
+        // A rollback too changes only what differs: a service whose containers already run
+        // the release's configuration and image (an unchanged db) is left running.
         let differs = current
             .iter()
-            .any(|c| c.hash != Some(d.config_hash.as_str()) || !c.is_up())
-            || (o.rollback.is_some() && o.services.contains(&d.name));
+            .any(|c| c.hash != Some(d.config_hash.as_str()) || !c.is_up());
         if differs && (o.services.is_empty() || o.services.contains(&d.name)) {
             changed.push(d.name.clone());
         }
@@ -703,26 +704,11 @@ fn create_missing(
 }
 
 /// For a rollback: the release's own specs (or at least its image ids) replace the desired
-/// ones (the release label is set once the new release has its number).
+/// ones, hashed as every other path hashes (the release label is set once the new release has
+/// its number).
 fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options) {
-    let Some((_, ids)) = &o.rollback else { return };
-    for d in desired.services.iter_mut() {
-        if let Some(specs) = o.rollback_specs.get(&d.name).filter(|s| !s.is_empty()) {
-            d.containers = specs.clone();
-            if let Some(h) = specs[0].labels.get(labels::CONFIG_HASH) {
-                d.config_hash = h.clone();
-            }
-        }
-        if let Some(id) = ids.get(&d.name) {
-            d.image = id.clone();
-            for c in d.containers.iter_mut() {
-                c.image = id.clone();
-            }
-        }
-        // Specs recorded by that release carry its number; they are this release's now.
-        for c in d.containers.iter_mut() {
-            c.labels.remove(labels::RELEASE);
-        }
+    if let Some((_, ids)) = &o.rollback {
+        desired.pin_release(&o.rollback_specs, ids);
     }
 }
 

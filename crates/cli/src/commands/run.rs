@@ -2,21 +2,30 @@
 //! the terminal, with the command's exit code.
 
 use super::session::Session;
-use super::up::actual;
+use super::up::{actual, images};
 use super::CliError;
 use crate::args::{ProjectArgs, RunArgs};
+use crate::progress::Progress;
 use berth_deploy::{desired_state, execute, labels, plan, Context, ExecuteOptions, PlanOptions};
 use std::io::IsTerminal;
 
 pub fn run(p: &ProjectArgs, a: &RunArgs) -> Result<i32, CliError> {
     let s = Session::open(p)?;
     s.check_services(std::slice::from_ref(&a.service))?;
-    let ctx = Context {
+    let mut ctx = Context {
         working_dir: s.loaded.project_dir.clone(),
         config_files: s.loaded.files.clone(),
         services: vec![a.service.clone()],
         ..Default::default()
     };
+    // The image ids are part of the config hash, so they are resolved (and missing images
+    // built) exactly as `up` does: planning the dependencies without them gives every running
+    // dependency another hash than `up` gave it, and it would be recreated for nothing.
+    let first = desired_state(&s.loaded.project, &ctx)?;
+    let progress = Progress::new();
+    let ids = images(&s, &first, false, &progress);
+    progress.finish();
+    ctx.image_ids = ids?;
     let desired = desired_state(&s.loaded.project, &ctx)?;
     let Some(svc) = desired.service(&a.service) else {
         return Err(CliError::Usage(format!("no such service `{}`", a.service)));
