@@ -880,7 +880,7 @@ fn a_new_health_path_is_switched_to_without_a_failed_request() {
     std::thread::sleep(Duration::from_millis(300));
     s.berth.write(
         "compose.yaml",
-        &web_fast().replace("health_path: /up", "health_path: /count"),
+        &web_fast().replace("health_path: /up", "health_path: /"),
     );
     let out = s.deploy_env("VERSION=v2\n", &[]);
     std::thread::sleep(Duration::from_millis(300));
@@ -891,7 +891,7 @@ fn a_new_health_path_is_switched_to_without_a_failed_request() {
     assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
     let after = routes(&s);
     assert_eq!(after.as_array().unwrap().len(), 1, "{after}");
-    assert_eq!(after[0]["health_path"], "/count", "{after}");
+    assert_eq!(after[0]["health_path"], "/", "{after}");
     assert_eq!(statuses(&s), ["succeeded", "succeeded"]);
 }
 
