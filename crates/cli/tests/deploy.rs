@@ -697,3 +697,298 @@ fn up_after_a_killed_deploy_converges_it_and_routes_what_it_starts() {
     );
     assert_eq!(sample(&s, 500).keys().collect::<Vec<_>>(), ["v2"]);
 }
+
+/// `WEB` with a 1 s healthcheck timeout, so a replica the proxy never sees healthy is given
+/// up after about 9 s (the health deadline) instead of 96 s.
+fn web_fast() -> String {
+    WEB.replace(
+        "      retries: 3\n",
+        "      timeout: 1s\n      retries: 3\n",
+    )
+}
+
+/// What a route is, from `berth proxy status --format json`: every route's name, hosts, path,
+/// health path, maintenance and pause, and its sets' ids, weights and target addresses
+/// (health and counters left out: they move with the load).
+fn routes(s: &Stage) -> serde_json::Value {
+    let out = s.run(&["proxy", "status", "--format", "json"]);
+    out.success();
+    let status: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect(&out.stdout);
+    let routes: Vec<serde_json::Value> = status["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let sets: Vec<serde_json::Value> = r["sets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|set| {
+                    let targets: Vec<&serde_json::Value> = set["targets"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| &t["addr"])
+                        .collect();
+                    serde_json::json!({
+                        "id": set["id"], "weight": set["weight"], "pending": set["pending"],
+                        "targets": targets,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": r["name"], "hosts": r["hosts"], "path_prefix": r["path_prefix"],
+                "health_path": r["health_path"], "maintenance": r["maintenance"],
+                "paused": r["paused"], "sets": sets,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(routes)
+}
+
+/// Every release's status, newest first.
+fn statuses(s: &Stage) -> Vec<String> {
+    let releases = s.run(&["releases", "--format", "json"]);
+    releases.success();
+    releases
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A deploy whose changed route setting the new replicas fail, under continuous load: it
+/// exits 1 naming the setting, no request fails, the route is exactly as it was, and the
+/// release is recorded rolled back. `compose` is the changed file, `env` the new .env.
+fn a_bad_route_setting_changes_nothing(compose: &str, env: &str, setting: &str) {
+    let s = stage(&web_fast());
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let before = routes(&s);
+    let load = load(&s);
+    std::thread::sleep(Duration::from_millis(300));
+    s.berth.write("compose.yaml", compose);
+    let out = s.deploy_env(env, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let report = load.stop();
+    eprintln!("{setting}: {}", report.summary());
+    out.code(1).stderr_has(setting).stderr_has("rolled back");
+    assert!(
+        !out.stderr.contains("traffic stays"),
+        "a claim about the traffic: {}",
+        out.stderr
+    );
+    assert!(report.failed().is_empty(), "{}", report.summary());
+    assert_eq!(routes(&s), before, "the route changed");
+    assert_eq!(
+        sample(&s, 300).keys().collect::<Vec<_>>(),
+        ["v1"],
+        "the old version serves"
+    );
+    assert_eq!(statuses(&s), ["rolled_back", "succeeded"]);
+    let names = harness::container_names(&s.project);
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// issue #14 item 1: `x-berth.proxy.port` changed to a port the app does not listen on. The
+/// rollback used to re-register the old, healthy replicas on the new port, where the proxy's
+/// health check failed them: 399 of 500 requests were 503s.
+#[test]
+fn a_wrong_route_port_is_rolled_back_without_a_failed_request_or_a_changed_route() {
+    let _serial = serial();
+    a_bad_route_setting_changes_nothing(
+        &web_fast().replace("port: 8080", "port: 9090"),
+        "VERSION=v2\n",
+        "x-berth.proxy.port",
+    );
+}
+
+/// issue #14 item 1: a `health_path` the new version does not answer. Changing it used to
+/// re-check the running replicas on the new path at once, and fail them.
+#[test]
+fn a_wrong_health_path_is_rolled_back_without_a_failed_request_or_a_changed_route() {
+    let _serial = serial();
+    a_bad_route_setting_changes_nothing(
+        &web_fast().replace("health_path: /up", "health_path: /nope"),
+        "VERSION=v2\n",
+        "x-berth.proxy.health_path",
+    );
+}
+
+/// issue #14 item 1: a change of `x-berth.proxy.port` alone (same image, same container
+/// spec) is a release like any other: new replicas proven on the new port, or nothing
+/// changes. It used to be "nothing to deploy" while the proxy was repointed, dropping a
+/// replica.
+#[test]
+fn a_port_only_change_goes_through_a_release() {
+    let _serial = serial();
+    a_bad_route_setting_changes_nothing(
+        &web_fast().replace("port: 8080", "port: 9090"),
+        "VERSION=v1\n",
+        "x-berth.proxy.port",
+    );
+}
+
+/// issue #14 item 1: the app and its route move to another port together. The old replicas
+/// keep being reached on the old port until the new ones passed the proxy's check on the
+/// new one; it used to repoint the old replicas first, and fail them.
+#[test]
+fn an_app_moving_to_another_port_is_deployed_without_a_failed_request() {
+    let _serial = serial();
+    let s = stage(&web_fast());
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let load = load(&s);
+    std::thread::sleep(Duration::from_millis(300));
+    s.berth.write(
+        "compose.yaml",
+        &web_fast()
+            .replace("port: 8080", "port: 9090")
+            .replace("      CRASH:", "      PORT: \"9090\"\n      CRASH:"),
+    );
+    let out = s.deploy_env("VERSION=v2\n", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop();
+    out.success();
+    assert!(report.failed().is_empty(), "{}", report.summary());
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+    let after = routes(&s);
+    let targets: Vec<&str> = after[0]["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|set| set["targets"].as_array().unwrap())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 2, "{after}");
+    assert!(targets.iter().all(|t| t.ends_with(":9090")), "{after}");
+    assert_eq!(statuses(&s), ["succeeded", "succeeded"]);
+}
+
+/// issue #14 item 1: a health path the new version answers (and the old one does too) is
+/// switched to without a failed request: the route's settings change once, after the new
+/// replicas passed the check on the new path.
+#[test]
+fn a_new_health_path_is_switched_to_without_a_failed_request() {
+    let _serial = serial();
+    let s = stage(&web_fast());
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let load = load(&s);
+    std::thread::sleep(Duration::from_millis(300));
+    s.berth.write(
+        "compose.yaml",
+        &web_fast().replace("health_path: /up", "health_path: /"),
+    );
+    let out = s.deploy_env("VERSION=v2\n", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.stop();
+    out.success();
+    eprintln!("health path switch: {}", report.summary());
+    assert!(report.failed().is_empty(), "{}", report.summary());
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+    let after = routes(&s);
+    assert_eq!(after.as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(after[0]["health_path"], "/", "{after}");
+    assert_eq!(statuses(&s), ["succeeded", "succeeded"]);
+}
+
+/// issue #14 item 8: a deploy's output tells the new container from the old one it
+/// replaces, though both carry the name `web-1` in turn.
+#[test]
+fn deploy_output_tells_old_and_new_containers_apart() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let out = s.deploy_env("VERSION=v2\n", &[]);
+    out.success();
+    let web1 = format!("{}-web-1", s.project);
+    out.stdout_has(&format!("starting new {web1} (r2)"))
+        .stdout_has(&format!("stopping old {web1} (r1)"));
+    for line in out.stdout.lines() {
+        assert!(
+            !line.ends_with(&format!("starting {web1}"))
+                && !line.ends_with(&format!("stopping old {web1}")),
+            "a bare name: {line}\n{}",
+            out.stdout
+        );
+    }
+}
+
+/// issue #14 item 7: a plain `berth up` that changes a routed service's version records a
+/// release (strategy `up`) and says so, so that `releases` and `rollback` know what runs.
+#[test]
+fn up_that_changes_a_routed_version_records_a_release() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    s.berth.write(".env", "VERSION=v2\n");
+    let up = s.run(&["up", "--wait"]);
+    up.success().stdout_has("release 2");
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+    let releases = s.run(&["releases", "--format", "json"]);
+    let newest: serde_json::Value =
+        serde_json::from_str(releases.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(newest["number"], 2, "{}", releases.stdout);
+    assert_eq!(newest["status"], "succeeded", "{}", releases.stdout);
+    assert_eq!(newest["strategy"], "up", "{}", releases.stdout);
+    // An `up` that changes nothing records nothing.
+    s.run(&["up", "--wait"]).success();
+    assert_eq!(statuses(&s).len(), 2);
+    // The release `up` recorded is one `rollback` returns to.
+    s.deploy_env("VERSION=v3\n", &[]).success();
+    s.run(&["rollback"]).success();
+    assert_eq!(sample(&s, 300).keys().collect::<Vec<_>>(), ["v2"]);
+}
+
+/// issue #14 item 7: after a rollback `ps` shows the image as the compose file names it,
+/// not the bare image id the rollback ran; and `up --dry-run` plans nothing after a deploy,
+/// nor after a rollback once the files say what runs.
+#[test]
+fn after_a_rollback_ps_shows_the_image_by_name_and_up_plans_nothing() {
+    let _serial = serial();
+    let s = stage(WEB);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    s.deploy_env("VERSION=v2\n", &[]).success();
+    let dry = s.run(&["up", "--dry-run"]);
+    dry.success();
+    assert_plans_nothing(&dry.stdout, "after a deploy");
+    s.run(&["rollback"]).success();
+    let ps = s.run(&["ps", "--format", "json"]);
+    ps.success();
+    let images: Vec<String> = ps
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["Image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        images,
+        ["berth/testapp:latest", "berth/testapp:latest"],
+        "{}",
+        ps.stdout
+    );
+    // The release rolled back to was made from VERSION=v1: with the files saying so again,
+    // there is nothing for `up` to do.
+    s.berth.write(".env", "VERSION=v1\n");
+    let dry = s.run(&["up", "--dry-run"]);
+    dry.success();
+    assert_plans_nothing(&dry.stdout, "after a rollback");
+}
+
+/// Every step of an `up --dry-run` keeps what runs: no container is created, recreated,
+/// started or stopped.
+fn assert_plans_nothing(plan: &str, when: &str) {
+    assert!(
+        plan.lines()
+            .all(|l| l.starts_with("keep ") || l.starts_with("use external ")),
+        "{when}, up plans changes:\n{plan}"
+    );
+    assert!(plan.contains("keep container"), "{when}:\n{plan}");
+}

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod policy;
 pub mod release;
 pub mod rollout;
+pub mod route_change;
 pub mod store;
 pub mod store_error;
 pub mod systemd;

@@ -6,6 +6,7 @@
 use crate::labels;
 use crate::policy::Policy;
 use crate::rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
+use crate::route_change::RouteBefore;
 use crate::store::JournalEntry;
 use berth_engine::{ContainerSpec, EngineError, RestartPolicy};
 use std::collections::BTreeMap;
@@ -110,12 +111,21 @@ pub async fn run_release_command(
 }
 
 /// Rolls every update in order. When one fails, every service touched so far (the failing
-/// one included) is reverted in reverse order, unless its policy says pause.
+/// one included) is reverted in reverse order, unless its policy says pause. Each routed
+/// service's route is read (and journaled) before its rollout changes it, so the revert puts
+/// it back exactly.
 pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(), ReleaseError> {
-    let mut touched: Vec<&ServiceUpdate> = Vec::new();
+    let mut touched: Vec<(&ServiceUpdate, RouteBefore)> = Vec::new();
     for u in updates {
-        touched.push(u);
-        if let Err(e) = d.roll(u).await {
+        let rolled = match d.route_before(u).await {
+            Ok(before) => {
+                touched.push((u, before.clone()));
+                d.roll(u, &before).await
+            }
+            // Nothing of this service changed yet; the ones before it are reverted.
+            Err(e) => Err(e),
+        };
+        if let Err(e) = rolled {
             if u.policy.failure_action == crate::policy::FailureAction::Pause {
                 return Err(ReleaseError::Paused { source: e });
             }
@@ -128,8 +138,8 @@ pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(),
                     reason: reason.clone(),
                 });
             }
-            for t in touched.iter().rev() {
-                if let Err(revert) = d.revert(&t.service, &t.policy).await {
+            for (t, before) in touched.iter().rev() {
+                if let Err(revert) = d.revert(&t.service, &t.policy, before).await {
                     return Err(ReleaseError::RevertFailed { first: e, revert });
                 }
             }
@@ -156,6 +166,8 @@ pub struct Interrupted {
     pub services: Vec<String>,
     pub committed: bool,
     pub reverted: bool,
+    /// Each routed service's route before the release changed it, when it got that far.
+    pub routes: BTreeMap<String, RouteBefore>,
 }
 
 pub fn read_journal(entries: &[JournalEntry]) -> Interrupted {
@@ -175,6 +187,16 @@ pub fn read_journal(entries: &[JournalEntry]) -> Interrupted {
                     .unwrap_or_default();
             }
             Some("committed") => out.committed = true,
+            Some("route") => {
+                if let Some(service) = e.step.get("service").and_then(|s| s.as_str()) {
+                    let before = e
+                        .step
+                        .get("before")
+                        .map(RouteBefore::from_json)
+                        .unwrap_or(RouteBefore::Unknown);
+                    out.routes.insert(service.to_string(), before);
+                }
+            }
             Some("reverted") => out.reverted = true,
             _ => {}
         }
@@ -197,8 +219,13 @@ pub async fn recover(
         return Ok(true);
     }
     for s in journal.services.iter().rev() {
+        let before = journal
+            .routes
+            .get(s)
+            .cloned()
+            .unwrap_or(RouteBefore::Unknown);
         match policies.get(s) {
-            Some(p) => d.revert(s, p).await?,
+            Some(p) => d.revert(s, p, &before).await?,
             None => {
                 // The service left the project since; its new containers still go.
                 (d.on)(DeployEvent::Warning {
@@ -212,7 +239,7 @@ pub async fn recover(
                     },
                     ..placeholder_policy()
                 };
-                d.revert(s, &fallback).await?;
+                d.revert(s, &fallback, &before).await?;
             }
         }
     }

@@ -10,9 +10,11 @@
 
 use crate::labels;
 use crate::policy::{FailureAction, Kind, Order, Policy, Route, MIN_REQUESTS_FOR_RATE};
+use crate::route_change::{self, RouteBefore};
 use crate::traffic::{replica_set, SetCounts, Traffic};
 use berth_compose::berth_ext::Strategy;
 use berth_engine::{ContainerSpec, ContainerSummary, Engine, EngineError, HealthOutcome};
+use berth_proxy::{RouteSpec, SetSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -76,6 +78,10 @@ pub enum RolloutError {
     Engine(#[from] EngineError),
     #[error("service `{service}`: the proxy: {message}")]
     Proxy { service: String, message: String },
+    /// The proxy's own health check did not pass a new set by its deadline; the proxy did not
+    /// add it and left the route as it was.
+    #[error("service `{service}`: set `{set}` did not pass the proxy's health check in time")]
+    ProxyCheckFailed { service: String, set: String },
     /// `berth abort` during a canary.
     #[error("service `{service}`: the canary was aborted by `berth abort`")]
     Aborted { service: String },
@@ -141,6 +147,21 @@ pub fn canonical_name(name: &str) -> &str {
     }
 }
 
+/// An old container as deploy output names it: "old NAME (rN)", its release when it has one,
+/// since the new container that replaces it takes the same name.
+fn old_name(c: &ContainerSummary) -> String {
+    match release_of(c) {
+        Some(n) => format!("old {} (r{n})", canonical_name(&c.name)),
+        None => format!("old {}", canonical_name(&c.name)),
+    }
+}
+
+/// How long new requests may be held while a route switches to new settings.
+const SWITCH_HOLD: Duration = Duration::from_secs(10);
+/// How long the proxy may take to see replicas healthy on a route whose settings just
+/// changed (they passed the same check moments before, so this is a bound, not a wait).
+const SWITCH_CHECK: Duration = Duration::from_secs(5);
+
 fn is_running(c: &ContainerSummary) -> bool {
     matches!(c.state.as_str(), "running" | "restarting")
 }
@@ -183,7 +204,9 @@ impl Deployer<'_> {
     ///
     /// Behind the proxy every replica is its own target set ([`replica_set`]), so one
     /// replica is added or drained without touching the others.
-    pub async fn roll(&self, u: &ServiceUpdate) -> Result<(), RolloutError> {
+    ///
+    /// `before` is the route as it was before the release (read by [`Deployer::route_before`]).
+    pub async fn roll(&self, u: &ServiceUpdate, before: &RouteBefore) -> Result<(), RolloutError> {
         let p = &u.policy;
         let routed = match (&p.kind, self.traffic) {
             (Kind::Routed(route), Some(t)) => Some((route, t)),
@@ -201,23 +224,36 @@ impl Deployer<'_> {
         // Replicas beyond the new count are not replaced, only retired with the last batch.
         let extra: Vec<ContainerSummary> = old.split_off(&(wanted + 1)).into_values().collect();
 
-        // Validate the route, and give every running old replica its own set (a service
-        // started by `up` is routed from here on).
+        // Give every running old replica its own set (a service started by `up` is routed
+        // from here on). An existing route keeps its settings and its replicas their
+        // addresses: how the running version is reached changes only once the new replicas
+        // passed the proxy's check under the new settings.
+        let mut changes: Vec<String> = Vec::new();
+        let mut staging: Option<String> = None;
         if let Some((route, t)) = routed {
-            t.ensure_route(route, &u.service).await?;
             let running: Vec<String> = old
                 .values()
                 .chain(&extra)
                 .filter(|c| is_running(c))
                 .map(|c| replica_set(&c.id))
                 .collect();
+            let port = match before.present() {
+                Some(live) => {
+                    changes = route_change::changes(live, route);
+                    route_change::live_port(live).unwrap_or(route.port)
+                }
+                None => {
+                    t.ensure_route(route, &u.service).await?;
+                    route.port
+                }
+            };
             self.prune_stale(t, route, &running, &u.service).await?;
             for c in old.values().chain(&extra).filter(|c| is_running(c)) {
-                if let Some(addr) = self.target(&c.id, route).await? {
+                if let Some(ip) = self.ip(&c.id).await? {
                     t.ensure_replica(
                         &route.name,
                         &c.id,
-                        &addr,
+                        &format!("{ip}:{port}"),
                         100,
                         p.health_deadline,
                         &u.service,
@@ -225,10 +261,34 @@ impl Deployer<'_> {
                     .await?;
                 }
             }
+            if let Some(live) = before.present() {
+                if !route_change::same_settings(live, route) {
+                    // Hosts, path prefix and health path are shared by all of a route's
+                    // sets: the new replicas are checked on a staging route, then the real
+                    // one switches to them in one change.
+                    let spec = route_change::staging_spec(route);
+                    t.put_route(&spec, &u.service).await?;
+                    staging = Some(spec.name);
+                }
+            }
+            if !changes.is_empty() {
+                self.step(
+                    &u.service,
+                    format!(
+                        "route change: {}; {}",
+                        changes.join(", "),
+                        if staging.is_some() {
+                            "traffic moves in one step once every new replica passed the proxy's check under the new settings"
+                        } else {
+                            "the old replicas keep their addresses until they leave"
+                        }
+                    ),
+                );
+            }
         }
 
-        let all_at_once =
-            routed.is_some() && matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary);
+        let all_at_once = routed.is_some()
+            && (staging.is_some() || matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary));
         let batch_size = if all_at_once {
             u.specs.len().max(1)
         } else {
@@ -248,7 +308,7 @@ impl Deployer<'_> {
                         if let Some((route, t)) = routed {
                             self.drain_replica(t, route, &u.service, o, p).await?;
                         }
-                        self.step(&u.service, format!("stopping {}", o.name));
+                        self.step(&u.service, format!("stopping {}", old_name(o)));
                         self.engine.stop_container(&o.id, p.stop_grace).await?;
                     }
                 }
@@ -263,7 +323,8 @@ impl Deployer<'_> {
             // Switch.
             if let Some((route, t)) = routed {
                 let mut new_sets = Vec::new();
-                for (_, id, _) in &started {
+                let mut new_addrs = Vec::new();
+                for (_, id, name) in &started {
                     let Some(addr) = self.target(id, route).await? else {
                         return Err(self
                             .unhealthy(
@@ -274,10 +335,11 @@ impl Deployer<'_> {
                             .await);
                     };
                     // Blue-green and canary add the new replicas with no traffic, then move
-                    // it in one swap; rolling adds each replica beside the old one.
+                    // it in one swap; rolling adds each replica beside the old one. Under new
+                    // shared settings they are checked on the staging route.
                     let weight = if all_at_once { 0 } else { 100 };
                     t.ensure_replica(
-                        &route.name,
+                        staging.as_deref().unwrap_or(&route.name),
                         id,
                         &addr,
                         weight,
@@ -285,15 +347,25 @@ impl Deployer<'_> {
                         &u.service,
                     )
                     .await
-                    .map_err(|e| self.not_healthy_behind_proxy(e))?;
+                    .map_err(|e| self.not_healthy_behind_proxy(e, name, &addr, route, &changes))?;
                     new_sets.push(replica_set(id));
+                    new_addrs.push(addr);
                 }
                 let old_sets: Vec<String> = old
                     .values()
                     .chain(&extra)
                     .map(|c| replica_set(&c.id))
                     .collect();
-                if p.strategy == Strategy::Canary && all_at_once {
+                if let (Some(stage), Some(live)) = (&staging, before.present()) {
+                    if p.strategy == Strategy::Canary {
+                        self.step(
+                            &u.service,
+                            "no canary: a route's hosts, path prefix and health path are shared by all its replicas",
+                        );
+                    }
+                    self.switch_route(t, route, live, stage, &new_sets, &new_addrs, &u.service)
+                        .await?;
+                } else if p.strategy == Strategy::Canary && all_at_once {
                     self.canary(t, route, u, &new_sets, &old_sets).await?;
                 } else if all_at_once {
                     let mut weights: BTreeMap<String, u32> =
@@ -339,14 +411,14 @@ impl Deployer<'_> {
             if !stop_first {
                 for n in batch.iter() {
                     if let Some(o) = old.get(n) {
-                        self.step(&u.service, format!("stopping old {}", o.name));
+                        self.step(&u.service, format!("stopping {}", old_name(o)));
                         self.engine.stop_container(&o.id, p.stop_grace).await?;
                     }
                 }
             }
             if last {
                 for o in &extra {
-                    self.step(&u.service, format!("stopping {} (scaled down)", o.name));
+                    self.step(&u.service, format!("stopping {}, scaled down", old_name(o)));
                     self.engine.stop_container(&o.id, p.stop_grace).await?;
                 }
             }
@@ -398,7 +470,10 @@ impl Deployer<'_> {
             (self.journal)(serde_json::json!({
                 "step": "create", "service": u.service, "name": spec.name,
             }));
-            self.step(&u.service, format!("starting {}", spec.name));
+            self.step(
+                &u.service,
+                format!("starting new {} (r{})", spec.name, self.release),
+            );
             let id = self.engine.create_container(spec).await?;
             self.engine.start_container(&id).await?;
             started.push((*n, id, spec.name.clone()));
@@ -410,15 +485,119 @@ impl Deployer<'_> {
         Ok(started)
     }
 
-    fn not_healthy_behind_proxy(&self, e: RolloutError) -> RolloutError {
+    /// A new replica the proxy's health check did not pass, said with what the proxy asked
+    /// of it and the route settings this release changes (the likely cause).
+    fn not_healthy_behind_proxy(
+        &self,
+        e: RolloutError,
+        name: &str,
+        addr: &str,
+        route: &Route,
+        changes: &[String],
+    ) -> RolloutError {
+        let why = if changes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; this release changes {}: check the new value is where the app answers",
+                changes.join(", ")
+            )
+        };
         match e {
+            RolloutError::ProxyCheckFailed { service, .. } => RolloutError::Unhealthy {
+                service,
+                reason: format!(
+                    "new replica {name} did not pass the proxy's health check (GET {} on {addr}) within its deadline{why}",
+                    route.health_path
+                ),
+                logs: Vec::new(),
+            },
             RolloutError::Proxy { service, message } => RolloutError::Unhealthy {
                 service,
-                reason: format!("new replica did not pass the proxy's health check: {message}"),
+                reason: format!(
+                    "new replica {name} was not added to the proxy: {message}{why}"
+                ),
                 logs: Vec::new(),
             },
             e => e,
         }
+    }
+
+    /// The switch to new route settings: the new replicas passed the proxy's check on the
+    /// staging route, so the real route takes the new settings with only them as its sets,
+    /// in one change. New requests are held meanwhile, until the proxy saw the new replicas
+    /// healthy on the real route (a changed health path makes the proxy check every target
+    /// again before it gets traffic); requests already routed finish on the old replicas.
+    #[allow(clippy::too_many_arguments)]
+    async fn switch_route(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        live: &RouteSpec,
+        stage: &str,
+        new_sets: &[String],
+        new_addrs: &[String],
+        service: &str,
+    ) -> Result<(), RolloutError> {
+        let spec = RouteSpec {
+            name: route.name.clone(),
+            hosts: route.hosts.clone(),
+            path_prefix: route.path_prefix.clone(),
+            health_path: Some(route.health_path.clone()),
+            sets: new_sets
+                .iter()
+                .zip(new_addrs)
+                .map(|(id, addr)| SetSpec {
+                    id: id.clone(),
+                    weight: 100,
+                    targets: vec![addr.clone()],
+                })
+                .collect(),
+            maintenance: live.maintenance.clone(),
+        };
+        (self.journal)(serde_json::json!({"step": "route-switch", "service": service}));
+        t.pause(&route.name, SWITCH_HOLD, service).await?;
+        let switched = async {
+            t.put_route(&spec, service).await?;
+            t.wait_healthy(&route.name, new_addrs, SWITCH_CHECK, service)
+                .await
+        }
+        .await;
+        let resumed = t.resume(&route.name, service).await;
+        match switched {
+            Ok(true) => {}
+            // The revert puts the route back as it was.
+            Ok(false) => {
+                return Err(RolloutError::Unhealthy {
+                    service: service.to_string(),
+                    reason: format!(
+                        "the new replicas passed the proxy's check on the staging route but not on route `{}` within {}s",
+                        route.name,
+                        SWITCH_CHECK.as_secs()
+                    ),
+                    logs: Vec::new(),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        resumed?;
+        t.remove_route(stage, service).await
+    }
+
+    /// The route of a routed service as it is now, journaled before the release changes it,
+    /// so that a revert (by this process or the next after a kill) puts it back exactly.
+    pub async fn route_before(&self, u: &ServiceUpdate) -> Result<RouteBefore, RolloutError> {
+        let (Kind::Routed(route), Some(t)) = (&u.policy.kind, self.traffic) else {
+            return Ok(RouteBefore::Unknown);
+        };
+        let before = match t.route_spec(&route.name).await? {
+            Some(spec) => RouteBefore::Present(spec),
+            None => RouteBefore::Absent,
+        };
+        (self.journal)(serde_json::json!({
+            "step": "route", "service": u.service, "before": before.to_json(),
+        }));
+        Ok(before)
     }
 
     fn switched(&self, service: &str, set: &str, healthy_at: Instant) {
@@ -440,7 +619,7 @@ impl Deployer<'_> {
     ) -> Result<(), RolloutError> {
         let id = replica_set(&c.id);
         if t.sets(&route.name).await?.iter().any(|s| s.0 == id) {
-            self.step(service, format!("draining {}", c.name));
+            self.step(service, format!("draining {}", old_name(c)));
             t.remove_set(&route.name, &id, p.drain_timeout, service)
                 .await?;
         }
@@ -665,11 +844,16 @@ impl Deployer<'_> {
     /// The proxy target of a container: its address on the proxy network and the route's
     /// port.
     async fn target(&self, id: &str, route: &Route) -> Result<Option<String>, RolloutError> {
+        Ok(self.ip(id).await?.map(|ip| format!("{ip}:{}", route.port)))
+    }
+
+    /// A container's address on the proxy network.
+    async fn ip(&self, id: &str) -> Result<Option<String>, RolloutError> {
         Ok(self
             .engine
             .container_ip(id, labels::PROXY_NETWORK)
             .await?
-            .map(|ip| format!("{ip}:{}", route.port)))
+            .map(|ip| ip.to_string()))
     }
 
     /// The service's containers created by this release.
@@ -715,7 +899,15 @@ impl Deployer<'_> {
     /// containers without this release's label are started again and take the traffic back,
     /// then the labelled ones are removed and the old ones get their names back. Safe to run
     /// again after an interruption at any point.
-    pub async fn revert(&self, service: &str, policy: &Policy) -> Result<(), RolloutError> {
+    ///
+    /// `before` is the route as it was before the release; it is put back exactly (settings,
+    /// sets, weights, ports), with the addresses the old containers have now.
+    pub async fn revert(
+        &self,
+        service: &str,
+        policy: &Policy,
+        before: &RouteBefore,
+    ) -> Result<(), RolloutError> {
         let all = self
             .engine
             .list_containers(
@@ -744,45 +936,29 @@ impl Deployer<'_> {
         };
         if let (Some(route), Some(t)) = (route, self.traffic) {
             // Routed: the old replicas can run beside the new ones, so they come back first
-            // and take the traffic (each its own set at full weight) before the new ones are
-            // drained and go away.
+            // and take the traffic before the new ones are drained and go away.
             for c in &old {
                 if !is_running(c) {
                     self.engine.start_container(&c.id).await?;
                 }
             }
-            let mut keep = Vec::new();
             for c in &old {
                 let _ = self
                     .engine
                     .wait_healthy(&c.id, policy.health_deadline)
                     .await?;
-                if let Some(addr) = self.target(&c.id, route).await? {
-                    t.ensure_replica(
-                        &route.name,
-                        &c.id,
-                        &addr,
-                        100,
-                        policy.health_deadline,
-                        service,
-                    )
-                    .await?;
-                    keep.push(replica_set(&c.id));
+            }
+            match before {
+                RouteBefore::Present(saved) => {
+                    self.restore_route(t, route, saved, &old, policy, service)
+                        .await?
                 }
+                // There was no route: none is left, as before the release.
+                RouteBefore::Absent => t.remove_route(&route.name, service).await?,
+                RouteBefore::Unknown => self.readd_old(t, route, &old, policy, service).await?,
             }
-            let leaving: Vec<String> = t
-                .sets(&route.name)
-                .await?
-                .into_iter()
-                .map(|s| s.0)
-                .filter(|s| !keep.contains(s))
-                .collect();
-            if !keep.is_empty() {
-                let drains = leaving
-                    .iter()
-                    .map(|s| t.remove_set(&route.name, s, policy.drain_timeout, service));
-                futures_util::future::try_join_all(drains).await?;
-            }
+            t.remove_route(&route_change::staging_name(&route.name), service)
+                .await?;
         }
         for c in &new {
             self.engine
@@ -811,6 +987,145 @@ impl Deployer<'_> {
         Ok(())
     }
 
+    /// Puts the route back as `saved`: each saved set that belongs to an old container, at
+    /// its weight, on the port it was reached on, at the container's address now. When the
+    /// route's shared settings are as saved, missing sets are added (once healthy) and the
+    /// others drained; otherwise the route gets its saved settings in one change while new
+    /// requests are held, until the proxy saw the old replicas healthy again.
+    async fn restore_route(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        saved: &RouteSpec,
+        old: &[ContainerSummary],
+        policy: &Policy,
+        service: &str,
+    ) -> Result<(), RolloutError> {
+        let mut sets = Vec::new();
+        for set in &saved.sets {
+            let Some(c) = old.iter().find(|c| replica_set(&c.id) == set.id) else {
+                // A container gone before the release: its address serves nothing.
+                continue;
+            };
+            let port = set
+                .targets
+                .first()
+                .and_then(|a| route_change::port_of(a))
+                .unwrap_or(route.port);
+            if let Some(ip) = self.ip(&c.id).await? {
+                sets.push(SetSpec {
+                    id: set.id.clone(),
+                    weight: set.weight,
+                    targets: vec![format!("{ip}:{port}")],
+                });
+            }
+        }
+        let restored = RouteSpec {
+            sets,
+            ..saved.clone()
+        };
+        let live = t.route_spec(&route.name).await?;
+        let same = live.as_ref().is_some_and(|l| {
+            l.hosts == restored.hosts
+                && l.path_prefix == restored.path_prefix
+                && l.health_path == restored.health_path
+                && l.maintenance == restored.maintenance
+        });
+        if same {
+            for set in &restored.sets {
+                t.ensure_set(&route.name, set, policy.health_deadline, service)
+                    .await?;
+            }
+            let keep: Vec<&str> = restored.sets.iter().map(|s| s.id.as_str()).collect();
+            let leaving: Vec<String> = t
+                .sets(&route.name)
+                .await?
+                .into_iter()
+                .map(|s| s.0)
+                .filter(|s| !keep.contains(&s.as_str()))
+                .collect();
+            let drains = leaving
+                .iter()
+                .map(|s| t.remove_set(&route.name, s, policy.drain_timeout, service));
+            futures_util::future::try_join_all(drains).await?;
+            return Ok(());
+        }
+        let addrs: Vec<String> = restored
+            .sets
+            .iter()
+            .flat_map(|s| s.targets.iter().cloned())
+            .collect();
+        t.pause(&route.name, SWITCH_HOLD, service).await?;
+        let put = async {
+            t.put_route(&restored, service).await?;
+            t.wait_healthy(&route.name, &addrs, SWITCH_CHECK, service)
+                .await
+        }
+        .await;
+        t.resume(&route.name, service).await?;
+        match put? {
+            true => Ok(()),
+            false => Err(RolloutError::Proxy {
+                service: service.to_string(),
+                message: format!(
+                    "route `{}` has its previous settings back, but the proxy did not see the old replicas healthy within {}s",
+                    route.name,
+                    SWITCH_CHECK.as_secs()
+                ),
+            }),
+        }
+    }
+
+    /// Without a saved route (a journal from before berth saved routes): each old replica
+    /// gets its own set back at full weight, on the port its set had if it still has one,
+    /// and every other set is drained.
+    async fn readd_old(
+        &self,
+        t: &Traffic,
+        route: &Route,
+        old: &[ContainerSummary],
+        policy: &Policy,
+        service: &str,
+    ) -> Result<(), RolloutError> {
+        let live = t.sets(&route.name).await?;
+        let mut keep = Vec::new();
+        for c in old {
+            let id = replica_set(&c.id);
+            let port = live
+                .iter()
+                .find(|s| s.0 == id)
+                .and_then(|s| s.2.first())
+                .and_then(|a| route_change::port_of(a))
+                .unwrap_or(route.port);
+            if let Some(ip) = self.ip(&c.id).await? {
+                t.ensure_replica(
+                    &route.name,
+                    &c.id,
+                    &format!("{ip}:{port}"),
+                    100,
+                    policy.health_deadline,
+                    service,
+                )
+                .await?;
+                keep.push(id);
+            }
+        }
+        let leaving: Vec<String> = t
+            .sets(&route.name)
+            .await?
+            .into_iter()
+            .map(|s| s.0)
+            .filter(|s| !keep.contains(s))
+            .collect();
+        if !keep.is_empty() {
+            let drains = leaving
+                .iter()
+                .map(|s| t.remove_set(&route.name, s, policy.drain_timeout, service));
+            futures_util::future::try_join_all(drains).await?;
+        }
+        Ok(())
+    }
+
     /// Points the service's route at its running replicas, one set each at full weight, and
     /// drains sets of containers that are gone: for a service that did not change (a first
     /// deploy after `up`, or a proxy that lost its state).
@@ -818,7 +1133,6 @@ impl Deployer<'_> {
         let (Kind::Routed(route), Some(t)) = (&policy.kind, self.traffic) else {
             return Ok(());
         };
-        t.ensure_route(route, service).await?;
         let running = self
             .engine
             .list_containers(
@@ -831,7 +1145,24 @@ impl Deployer<'_> {
             )
             .await?;
         let keep: Vec<String> = running.iter().map(|c| replica_set(&c.id)).collect();
-        self.prune_stale(t, route, &keep, service).await?;
+        if t.route_spec(&route.name).await?.is_some() {
+            self.prune_stale(t, route, &keep, service).await?;
+            // Replicas the route still reaches keep its settings: new ones are applied by a
+            // deploy, which proves new replicas under them first.
+            if let Some(live) = t.route_spec(&route.name).await? {
+                let changes = route_change::changes(&live, route);
+                if !changes.is_empty() && !live.sets.is_empty() {
+                    (self.on)(DeployEvent::Warning {
+                        message: format!(
+                            "service `{service}`: {} not applied to the running replicas; `berth deploy` applies it once new replicas pass the proxy's health check",
+                            changes.join(", ")
+                        ),
+                    });
+                    return Ok(());
+                }
+            }
+        }
+        t.ensure_route(route, service).await?;
         for c in &running {
             if let Some(addr) = self.target(&c.id, route).await? {
                 t.ensure_replica(

@@ -168,23 +168,117 @@ impl Traffic {
             .map_err(|e| proxy_err(service, e))
     }
 
-    /// The route's sets that take part in routing (not pending): id, weight, targets.
+    /// The route once no change runs in it.
     ///
     /// A change still running in the proxy (one a killed deploy started, which the proxy
     /// finishes on its own) is waited for, up to `BUSY_WAIT`: its pending set may still
     /// become live, and a decision taken before it settles (which sets to remove on a revert,
     /// which are stale) would leave that set behind, serving a removed container's address.
-    pub async fn sets(&self, route: &str) -> Result<Vec<(String, u32, Vec<String>)>, RolloutError> {
+    async fn settled(&self, route: &str) -> Result<Option<RouteStatus>, RolloutError> {
         let until = std::time::Instant::now() + BUSY_WAIT;
-        let r = loop {
+        loop {
             let r = self.route(route).await.map_err(|e| proxy_err(route, e))?;
             match &r {
                 Some(status) if status.deploying && std::time::Instant::now() < until => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                _ => break r,
+                _ => return Ok(r),
             }
-        };
+        }
+    }
+
+    /// The route as the proxy serves it once no change runs in it: its settings and the sets
+    /// that take part in routing (not pending), with their weights and addresses. None when
+    /// the proxy has no such route.
+    pub async fn route_spec(&self, route: &str) -> Result<Option<RouteSpec>, RolloutError> {
+        Ok(self.settled(route).await?.map(|r| RouteSpec {
+            name: r.name,
+            hosts: r.hosts,
+            path_prefix: r.path_prefix,
+            health_path: r.health_path,
+            sets: r
+                .sets
+                .into_iter()
+                .filter(|s| !s.pending)
+                .map(|s| SetSpec {
+                    id: s.id,
+                    weight: s.weight,
+                    targets: s.targets.into_iter().map(|t| t.addr).collect(),
+                })
+                .collect(),
+            maintenance: r.maintenance,
+        }))
+    }
+
+    /// Replaces a route's settings and sets in one change. Targets it already had keep their
+    /// health only while the health path stays the same.
+    pub async fn put_route(&self, spec: &RouteSpec, service: &str) -> Result<(), RolloutError> {
+        retry_busy(|| self.client.put_route(spec))
+            .await
+            .map_err(|e| proxy_err(service, e))
+    }
+
+    /// Removes a route; one that is not there is already what was asked.
+    pub async fn remove_route(&self, route: &str, service: &str) -> Result<(), RolloutError> {
+        match retry_busy(|| self.client.remove_route(route)).await {
+            Ok(()) | Err(AdminError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(proxy_err(service, e)),
+        }
+    }
+
+    /// Holds the route's new requests (each for up to `hold`) until [`Traffic::resume`].
+    pub async fn pause(
+        &self,
+        route: &str,
+        hold: Duration,
+        service: &str,
+    ) -> Result<(), RolloutError> {
+        self.client
+            .pause(route, hold)
+            .await
+            .map_err(|e| proxy_err(service, e))
+    }
+
+    pub async fn resume(&self, route: &str, service: &str) -> Result<(), RolloutError> {
+        self.client
+            .resume(route)
+            .await
+            .map_err(|e| proxy_err(service, e))
+    }
+
+    /// Waits until every target at `addrs` in the route's sets passed the proxy's health
+    /// check; false when `deadline` passed first.
+    pub async fn wait_healthy(
+        &self,
+        route: &str,
+        addrs: &[String],
+        deadline: Duration,
+        service: &str,
+    ) -> Result<bool, RolloutError> {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let r = self.route(route).await.map_err(|e| proxy_err(service, e))?;
+            let healthy = r
+                .iter()
+                .flat_map(|r| &r.sets)
+                .flat_map(|s| &s.targets)
+                .filter(|t| {
+                    addrs.contains(&t.addr) && t.health == berth_proxy::status::HealthName::Healthy
+                });
+            if healthy.count() >= addrs.len() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= until {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The route's sets that take part in routing (not pending): id, weight, targets, once
+    /// no change runs in the route (see `settled`).
+    pub async fn sets(&self, route: &str) -> Result<Vec<(String, u32, Vec<String>)>, RolloutError> {
+        let r = self.settled(route).await?;
         Ok(r.map(|r| {
             r.sets
                 .into_iter()
@@ -212,14 +306,30 @@ impl Traffic {
         health: Duration,
         service: &str,
     ) -> Result<(), RolloutError> {
-        let id = replica_set(container);
+        let set = SetSpec {
+            id: replica_set(container),
+            weight,
+            targets: vec![addr.to_string()],
+        };
+        self.ensure_set(route, &set, health, service).await
+    }
+
+    /// Makes sure the route has `set` as given: added once healthy when missing, re-weighted
+    /// when present with the same targets, replaced when its targets moved.
+    pub async fn ensure_set(
+        &self,
+        route: &str,
+        set: &SetSpec,
+        health: Duration,
+        service: &str,
+    ) -> Result<(), RolloutError> {
         let sets = self.sets(route).await?;
-        match sets.iter().find(|(s, _, _)| *s == id) {
-            Some((_, w, targets)) if targets.len() == 1 && targets[0] == addr => {
-                if *w != weight {
+        match sets.iter().find(|(s, _, _)| *s == set.id) {
+            Some((_, w, targets)) if *targets == set.targets => {
+                if *w != set.weight {
                     retry_busy(|| {
                         self.client
-                            .set_weights(route, BTreeMap::from([(id.clone(), weight)]))
+                            .set_weights(route, BTreeMap::from([(set.id.clone(), set.weight)]))
                     })
                     .await
                     .map_err(|e| proxy_err(service, e))?;
@@ -228,39 +338,30 @@ impl Traffic {
             }
             Some(_) => {
                 // The container came back with another address: replace its set.
-                self.remove_set(route, &id, Duration::ZERO, service).await?;
-                self.add_replica(route, container, addr, weight, health, service)
-                    .await
+                self.remove_set(route, &set.id, Duration::ZERO, service)
+                    .await?;
+                self.add_set(route, set, health, service).await
             }
-            None => {
-                self.add_replica(route, container, addr, weight, health, service)
-                    .await
-            }
+            None => self.add_set(route, set, health, service).await,
         }
     }
 
-    async fn add_replica(
+    async fn add_set(
         &self,
         route: &str,
-        container: &str,
-        addr: &str,
-        weight: u32,
+        set: &SetSpec,
         health: Duration,
         service: &str,
     ) -> Result<(), RolloutError> {
-        retry_busy(|| {
-            self.client.add_set(
-                route,
-                SetSpec {
-                    id: replica_set(container),
-                    weight,
-                    targets: vec![addr.to_string()],
-                },
-                health,
-            )
-        })
-        .await
-        .map_err(|e| proxy_err(service, e))
+        match retry_busy(|| self.client.add_set(route, set.clone(), health)).await {
+            Ok(()) => Ok(()),
+            // The proxy gave the set up at its deadline and left the route as it was.
+            Err(AdminError::Refused { status: 422, .. }) => Err(RolloutError::ProxyCheckFailed {
+                service: service.to_string(),
+                set: set.id.clone(),
+            }),
+            Err(e) => Err(proxy_err(service, e)),
+        }
     }
 
     /// Sets several sets' weights in one swap.

@@ -65,6 +65,8 @@ struct Options {
     socket: PathBuf,
     /// `rollback`: the release whose images run again, and their ids by service.
     rollback: Option<(u64, BTreeMap<String, String>)>,
+    /// `rollback`: the images as that release named them (`name:tag`), by service.
+    rollback_refs: BTreeMap<String, String>,
     /// `rollback`: the release's recorded container specs by service (its configuration).
     rollback_specs: BTreeMap<String, Vec<berth_engine::ContainerSpec>>,
     command: &'static str,
@@ -90,6 +92,7 @@ pub fn deploy(p: &ProjectArgs, a: &DeployArgs) -> Result<(), CliError> {
         format: a.format,
         socket: super::proxy::admin_socket(a.admin_socket.clone()),
         rollback: None,
+        rollback_refs: BTreeMap::new(),
         rollback_specs: BTreeMap::new(),
         command: "berth deploy",
     };
@@ -139,9 +142,11 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
         .unwrap_or_default();
     drop(store);
     let mut ids = BTreeMap::new();
+    let mut refs = BTreeMap::new();
     for svc in &target.services {
         if s.loaded.project.services.contains_key(&svc.service) {
             ids.insert(svc.service.clone(), svc.image_id.clone());
+            refs.insert(svc.service.clone(), svc.image_ref.clone());
         }
     }
     let opts = Options {
@@ -152,6 +157,7 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
         format: a.format,
         socket: super::proxy::admin_socket(a.admin_socket.clone()),
         rollback: Some((target.number, ids)),
+        rollback_refs: refs,
         rollback_specs: specs,
         command: "berth rollback",
     };
@@ -281,7 +287,7 @@ impl Reporter {
                 service,
                 container,
                 after_ms,
-            } => format!("✔ {service}: {container} healthy after {after_ms} ms"),
+            } => format!("✔ {service}: new {container} healthy after {after_ms} ms"),
             DeployEvent::Switched {
                 service,
                 set,
@@ -420,7 +426,8 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     };
     ctx.image_ids = ids.clone();
     let mut desired = desired_state(&s.loaded.project, &ctx)?;
-    apply_rollback(&mut desired, o);
+    let names = rollback_names(s, o)?;
+    apply_rollback(&mut desired, o, &names);
     ensure_proxy_network(s, &desired)?;
     let before = actual(s)?;
 
@@ -439,7 +446,8 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         // the release's configuration and image (an unchanged db) is left running.
         let differs = current
             .iter()
-            .any(|c| c.hash != Some(d.config_hash.as_str()) || !c.is_up());
+            .any(|c| c.hash != Some(d.config_hash.as_str()) || !c.is_up())
+            || route_changes(s, traffic_ref, policies.get(&d.name))?;
         if differs && (o.services.is_empty() || o.services.contains(&d.name)) {
             changed.push(d.name.clone());
         }
@@ -684,6 +692,30 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Whether the service's route in the proxy has other settings than its `x-berth.proxy`
+/// (port, host, path prefix, health path). Such a change is a release like a new image: new
+/// replicas are proven under the new settings before the route moves to them.
+fn route_changes(
+    s: &Session,
+    traffic: Option<&Traffic>,
+    policy: Option<&Policy>,
+) -> Result<bool, CliError> {
+    let (
+        Some(t),
+        Some(Policy {
+            kind: Kind::Routed(route),
+            ..
+        }),
+    ) = (traffic, policy)
+    else {
+        return Ok(false);
+    };
+    let live =
+        s.rt.block_on(t.route_spec(&route.name))
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(live.is_some_and(|live| !berth_deploy::route_change::changes(&live, route).is_empty()))
+}
+
 /// The plan that creates what does not exist yet, as `up` would, and touches nothing that
 /// runs: a deploy rolls changed services itself.
 fn create_missing(
@@ -703,12 +735,46 @@ fn create_missing(
     )?)
 }
 
+/// For a rollback: the image of each service by the name its release gave it (`name:tag`),
+/// where that name still means the release's image on this engine. Containers made from it
+/// show the name in `ps`, as the compose file writes it; an image whose tag has moved on has
+/// no name left, and is run by its id.
+fn rollback_names(s: &Session, o: &Options) -> Result<BTreeMap<String, String>, CliError> {
+    let Some((_, ids)) = &o.rollback else {
+        return Ok(BTreeMap::new());
+    };
+    let mut names = BTreeMap::new();
+    for (svc, name) in &o.rollback_refs {
+        if name.starts_with("sha256:") {
+            continue;
+        }
+        let now = s.rt.block_on(s.engine.image_id(name))?;
+        if now.is_some() && now.as_ref() == ids.get(svc) {
+            names.insert(svc.clone(), name.clone());
+        }
+    }
+    Ok(names)
+}
+
 /// For a rollback: the release's own specs (or at least its image ids) replace the desired
 /// ones, hashed as every other path hashes (the release label is set once the new release has
-/// its number).
-fn apply_rollback(desired: &mut berth_deploy::Desired, o: &Options) {
+/// its number). `names` are the images by name where the name still means the release's image
+/// (see `rollback_names`); containers run under that name, which leaves the hash as it is.
+fn apply_rollback(
+    desired: &mut berth_deploy::Desired,
+    o: &Options,
+    names: &BTreeMap<String, String>,
+) {
     if let Some((_, ids)) = &o.rollback {
         desired.pin_release(&o.rollback_specs, ids);
+        for d in desired.services.iter_mut() {
+            if let Some(name) = names.get(&d.name) {
+                d.image = name.clone();
+                for c in d.containers.iter_mut() {
+                    c.image = name.clone();
+                }
+            }
+        }
     }
 }
 
@@ -787,6 +853,110 @@ pub(crate) fn route_after_up(s: &Session, desired: &berth_deploy::Desired) -> Re
         return Ok(());
     }
     attach_routes(s, desired, &policies, Some(&traffic), &|_| {})
+}
+
+/// After `berth up`, when the project has a release history: if what runs now differs from
+/// the newest succeeded release (`up` changed a service's configuration or image), it is
+/// recorded as a release of its own, strategy `up`, with the specs a `rollback` returns to.
+/// So `releases` and `rollback` always know what runs. Nothing is recorded for a project never
+/// deployed, nor when `up` changed nothing.
+pub(crate) fn record_up(
+    s: &Session,
+    desired: &berth_deploy::Desired,
+    ids: &BTreeMap<String, String>,
+) -> Result<(), CliError> {
+    if !state_dir().join("state.db").exists() {
+        return Ok(());
+    }
+    let project = s.project().to_string();
+    let not_recorded = |e: &dyn std::fmt::Display| {
+        crate::report::warning(&format!(
+            "`berth up` changed what runs, but the release history could not record it: {e}"
+        ));
+    };
+    let mut store = match open_store() {
+        Ok(store) => store,
+        Err(e) => {
+            not_recorded(&e);
+            return Ok(());
+        }
+    };
+    let last = store
+        .last_succeeded(&project)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let Some(last) = last else { return Ok(()) };
+    let recorded = |name: &str| last.services.iter().find(|r| r.service == name);
+    let changed: Vec<String> = desired
+        .services
+        .iter()
+        .filter(|d| recorded(&d.name).is_none_or(|r| r.config_hash != d.config_hash))
+        .map(|d| d.name.clone())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let _lock = match lock(&project, "berth up") {
+        Ok(l) => l,
+        Err(e) => {
+            not_recorded(&e);
+            return Ok(());
+        }
+    };
+    let mut services: Vec<ServiceImage> = desired
+        .services
+        .iter()
+        .filter_map(|d| {
+            ids.get(&d.name).map(|id| ServiceImage {
+                service: d.name.clone(),
+                image_ref: d.image.clone(),
+                image_id: id.clone(),
+                config_hash: d.config_hash.clone(),
+            })
+        })
+        .collect();
+    // Services `up` did not select run what the last release recorded.
+    for r in &last.services {
+        if !services.iter().any(|x| x.service == r.service) {
+            services.push(r.clone());
+        }
+    }
+    let new = NewRelease {
+        git_commit: git_commit(&s.loaded.project_dir),
+        config_hash: blake3::hash(
+            services
+                .iter()
+                .map(|x| format!("{}={};", x.service, x.config_hash))
+                .collect::<String>()
+                .as_bytes(),
+        )
+        .to_hex()
+        .to_string(),
+        strategy: "up".to_string(),
+        services,
+        rollback_of: None,
+    };
+    let rel = store
+        .begin_release(&project, &new)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let specs: BTreeMap<&str, &Vec<berth_engine::ContainerSpec>> = desired
+        .services
+        .iter()
+        .map(|d| (d.name.as_str(), &d.containers))
+        .collect();
+    store
+        .journal_append(
+            &project,
+            rel.number,
+            &serde_json::json!({"step": "begin", "services": changed, "specs": specs}),
+        )
+        .and_then(|_| store.finish_release(&project, rel.number, Outcome::Succeeded))
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    println!(
+        "{project}: release {} recorded (`berth up` changed {})",
+        rel.number,
+        changed.join(", ")
+    );
+    Ok(())
 }
 
 /// Converges a release that a killed process left running.
