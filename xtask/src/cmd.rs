@@ -91,3 +91,14 @@ pub fn remove_replaced(old_id: Option<String>, image: &str) {
         }
     }
 }
+
+/// Whether a Docker network of that name exists.
+pub fn network_exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["network", "inspect", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -26,6 +26,10 @@ fn berth(root: &Path, args: &[&str], cwd: &Path) -> Result<std::process::Output>
 }
 
 pub fn run(root: &Path) -> Result<()> {
+    crate::check_prerequisites(false)?;
+    // The proxy network is shared by every routed project; it is removed at the end only
+    // when this demo created it.
+    let _network = Network::remove_if_new(crate::cmd::network_exists("berth"));
     step("building berth and the test images (cached after the first run)");
     crate::cmd::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -113,7 +117,15 @@ pub fn run(root: &Path) -> Result<()> {
     show(berth(root, &["-p", &project, "down", "-v"], &shop)?)?;
 
     zero_downtime(root)?;
-    println!("\nbackups arrive with the next issues; `berth --help` lists what is here.");
+    println!(
+        "\nThat was berth: a Compose project loaded as Compose reads it, brought up in dependency \
+         order, and deployed four times behind berth's proxy without a failed request, the two \
+         broken versions rolled back on their own. Everything the demo started is removed."
+    );
+    println!(
+        "Try it on your own project: install berth and follow \"From your compose project to \
+         deployed\" in README.md; `berth --help` lists every command."
+    );
     Ok(())
 }
 
@@ -329,5 +341,27 @@ impl Drop for Down {
             .args(["-p", &self.2, "down", "-v"])
             .current_dir(&self.1)
             .output();
+    }
+}
+
+/// Removes the proxy network `berth` at the end when the demo created it (a routed `up`
+/// creates it), so that the demo leaves the engine as it found it.
+struct Network(bool);
+
+impl Network {
+    fn remove_if_new(existed: bool) -> Network {
+        Network(!existed)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = Command::new("docker")
+                .args(["network", "rm", "berth"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }

@@ -87,7 +87,29 @@ pub enum Outcome {
     Cached,
 }
 
+/// Fails with one line naming what to install when the tools the images need are missing,
+/// before anything is compiled (a failure after minutes of building would waste them).
+pub fn check_prerequisites(force: bool) -> Result<()> {
+    let docker = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    match docker {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => bail!(
+            "the Docker Engine does not answer ({}); start it (systemctl start docker) and run this again",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(_) => bail!("the docker CLI is missing: install Docker Engine (apt-get install -y docker.io) and run this again"),
+    }
+    if let Some(missing) = postgres_image::missing_prerequisites(&workspace_root(), force)? {
+        bail!("{missing}");
+    }
+    Ok(())
+}
+
 pub fn test_images(force: bool) -> Result<()> {
+    check_prerequisites(force)?;
     let root = workspace_root();
     report("berth/testapp:latest", || {
         testapp_image::ensure(&root, force)
@@ -96,6 +118,7 @@ pub fn test_images(force: bool) -> Result<()> {
     // `berth proxy boot` runs its binary in a FROM-scratch image, so its tests need a
     // statically linked berth; cargo rebuilds it only when the sources changed.
     let started = Instant::now();
+    println!("static berth: building (a release build, a few minutes when the sources changed)");
     let berth = testapp_image::build_static_binary(&root, "berth-cli", "berth")?;
     println!(
         "static berth ({}): ready in {:.1}s",

@@ -80,6 +80,47 @@ pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
     Ok(Outcome::Built)
 }
 
+/// What building the image needs that this machine lacks, as one line saying what to
+/// install, or None. Checked before anything is compiled; an image that is current, or a
+/// rootfs tarball already in `.cache/`, needs neither debootstrap nor root.
+pub fn missing_prerequisites(root: &Path, force: bool) -> Result<Option<String>> {
+    let key = content_key();
+    if !force && cmd::image_content_key(IMAGE)?.as_deref() == Some(key.as_str()) {
+        return Ok(None);
+    }
+    let tarball = root
+        .join(".cache")
+        .join(format!("postgres-15-rootfs-{}.tar", &key[..16]));
+    if !force && tarball.exists() {
+        return Ok(None);
+    }
+    let debootstrap = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(PathBuf::from)
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ))
+        .any(|dir| dir.join("debootstrap").is_file());
+    let root_user = {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false)
+    };
+    Ok(match (debootstrap, root_user) {
+        (true, true) => None,
+        (false, true) => Some(format!(
+            "{IMAGE} is built from a debootstrap rootfs: install it with `apt-get install -y debootstrap` and run this again"
+        )),
+        (true, false) => Some(format!(
+            "{IMAGE} is built from a debootstrap rootfs, which needs root: run this again as root (sudo -E cargo xtask …)"
+        )),
+        (false, false) => Some(format!(
+            "{IMAGE} is built from a debootstrap rootfs as root: run `sudo apt-get install -y debootstrap`, then this again as root"
+        )),
+    })
+}
+
 /// Everything that decides the image's content, except the mirror it was fetched from.
 fn content_key() -> String {
     let mut hasher = blake3::Hasher::new();
@@ -102,7 +143,9 @@ fn make_rootfs_tarball(cache_dir: &Path, tarball: &Path) -> Result<()> {
         .tempdir_in(cache_dir)
         .context("cannot create a work directory under .cache")?;
     let rootfs = work.path().join("rootfs");
-    println!("berth/postgres:15: running debootstrap from {mirror} (takes a few minutes)");
+    println!(
+        "berth/postgres:15: running debootstrap from {mirror} (takes a few minutes; it prints nothing until it is done)"
+    );
     cmd::output(
         Command::new("debootstrap")
             .args(DEBOOTSTRAP_ARGS)

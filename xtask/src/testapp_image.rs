@@ -21,6 +21,7 @@ ENTRYPOINT [\"/testapp\"]
 ";
 
 pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
+    println!("berth/testapp:latest: building the static testapp binary");
     let binary = build_static_binary(root, "testapp", "testapp")?;
     let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
 

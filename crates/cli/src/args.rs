@@ -157,6 +157,20 @@ pub enum ProxyCommand {
     Resume(ProxyRouteName),
     /// Answer a route's requests with 503 and a message, or stop doing so with --off
     Maintenance(ProxyMaintenanceArgs),
+    /// Stop the proxy container (it drains first); `boot`, `up` or `deploy` start it again
+    Stop,
+    /// Show the proxy container's output
+    Logs(ProxyLogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyLogsArgs {
+    /// Follow new output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -382,6 +382,7 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
     }
     let routed = policies.values().any(|p| matches!(p.kind, Kind::Routed(_)));
     let traffic = Traffic::new(AdminClient::new(&o.socket));
+    super::proxy::start_for_deploy(s, &o.socket, routed)?;
     if routed {
         s.rt.block_on(traffic.check()).map_err(|e| {
             CliError::Failed(format!(

@@ -12,9 +12,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod autostart;
 mod boot;
+mod container;
 mod published;
 mod supervise;
+
+pub(crate) use autostart::{for_deploy as start_for_deploy, for_up as start_for_up};
 
 /// Runs a `berth proxy` command; `Ok` carries the exit code, which is the proxy's own for
 /// `supervise`.
@@ -31,6 +35,8 @@ fn run_command(socket: PathBuf, command: &ProxyCommand) -> Result<(), CliError> 
         ProxyCommand::Supervise(_) => unreachable!("supervise is dispatched by run"),
         ProxyCommand::Run(r) => run_proxy(socket, r),
         ProxyCommand::Boot(b) => boot::run(socket, b),
+        ProxyCommand::Stop => container::stop(&socket),
+        ProxyCommand::Logs(l) => container::logs(l),
         ProxyCommand::Status(s) => block_on(status(&socket, s)),
         ProxyCommand::Route(ProxyRouteCommand::Add(r)) => {
             let spec = route_spec(r)?;
@@ -122,7 +128,12 @@ fn runtime_dir() -> PathBuf {
     }
 }
 
+/// The proxy's data directory: under `$BERTH_STATE_DIR` when set (beside the deploy state,
+/// which is how tests and a second installation keep apart), else the per-user default.
 fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTH_STATE_DIR").filter(|p| !p.is_empty()) {
+        return PathBuf::from(dir).join("proxy");
+    }
     if is_root() {
         return PathBuf::from("/var/lib/berth/proxy");
     }
@@ -161,6 +172,21 @@ fn admin(e: AdminError) -> CliError {
             if status == 400 || status == 404 || status == 409 =>
         {
             CliError::Usage(message)
+        }
+        // A socket nobody answers on: the proxy container's state on the engine says why
+        // (gone, stopped, another socket), which a bare "connection refused" does not.
+        AdminError::Unreachable {
+            ref path,
+            ref source,
+        } if matches!(
+            source.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+        ) =>
+        {
+            match container::why_unreachable(path) {
+                Some(why) => CliError::Failed(why),
+                None => CliError::Failed(e.to_string()),
+            }
         }
         other => CliError::Failed(other.to_string()),
     }

@@ -88,6 +88,7 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
     match result {
         Err(berth_deploy::ExecuteError::Interrupted) => Err(CliError::Interrupted),
         Ok(()) => {
+            super::proxy::start_for_up(s, &desired);
             super::deploy::route_after_up(s, &desired)?;
             super::deploy::record_up(s, &desired, &ctx.image_ids)?;
             if the_plan.is_noop() && !a.wait {

@@ -7,6 +7,7 @@
 //! Replacing the container instead would close the published ports for a moment.
 
 use super::super::CliError;
+use super::container::{self, SOCKET_LABEL, STOP_TIMEOUT};
 use crate::args::ProxyBootArgs;
 use berth_engine::{
     BuildEvent, BuildSpec, ContainerSpec, ContainerSummary, Engine, MountSpec, NetworkAttachment,
@@ -17,9 +18,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The one proxy container per host; `BERTH_PROXY_CONTAINER` names another, so that tests
-/// can boot their own next to an operator's.
-const DEFAULT_CONTAINER: &str = "berth-proxy";
 /// The bridge network routed services join so that the proxy reaches them by address.
 const NETWORK: &str = "berth";
 const CONTENT_KEY: &str = "berth.content-key";
@@ -27,13 +25,14 @@ const ROLE: &str = "berth.role";
 /// Where the container keeps its data on the host, so that an upgrade writes the new
 /// binary where the running container sees it, whatever --data-dir says this time.
 const DATA_DIR_LABEL: &str = "berth.proxy.data-dir";
-pub(super) const SOCKET_LABEL: &str = "berth.proxy.admin-socket";
 const CONTAINER_DATA: &str = "/var/lib/berth/proxy";
 const CONTAINER_RUN: &str = "/run/berth";
 const DOCKERFILE: &str = "FROM scratch\nCOPY berth /berth\nENTRYPOINT [\"/berth\"]\n";
 const STATIC_BUILD: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --target x86_64-unknown-linux-gnu";
+/// How a user gets a berth binary the proxy container can run (README.md, "Install").
+pub(super) const STATIC_INSTALL: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo install --locked --path crates/cli --target x86_64-unknown-linux-gnu";
 /// How long a started proxy, or an upgrade, may take before boot reports it failed.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(socket: PathBuf, b: &ProxyBootArgs) -> Result<(), CliError> {
     let listen = host_addr("--listen", &b.listen)?;
@@ -50,53 +49,54 @@ pub fn run(socket: PathBuf, b: &ProxyBootArgs) -> Result<(), CliError> {
             ))
         })?,
     };
-    let binary = std::fs::read(&binary_path).map_err(|e| {
-        CliError::Usage(format!(
-            "cannot read {}: {e}; pass the berth binary to run with --binary",
-            binary_path.display()
-        ))
-    })?;
-    match has_interpreter(&binary) {
-        Err(why) => {
-            return Err(CliError::Usage(format!(
-                "{} is not a Linux executable ({why}); pass a static berth binary with --binary",
-                binary_path.display()
-            )))
-        }
-        Ok(true) => {
+    let binary = match read_binary(&binary_path) {
+        Ok(Linkage::Static(binary)) => binary,
+        Ok(Linkage::Dynamic) => {
             return Err(CliError::Usage(format!(
                 "{} is dynamically linked, and the proxy image has no C library to load it; build a static binary with `{STATIC_BUILD}` and pass it with --binary",
                 binary_path.display()
             )))
         }
-        Ok(false) => {}
-    }
-    let hash = blake3::hash(&binary).to_hex().to_string();
-    let socket = absolute(&socket)?;
-    let socket_name = socket
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "--admin-socket {} does not name a file; give a path like /run/berth/proxy.sock",
-                socket.display()
-            ))
-        })?;
-    let boot = Boot {
-        container: container_name(),
-        listen,
-        tls_listen,
-        data_dir: b.data_dir.as_deref().map(absolute).transpose()?,
-        socket,
-        socket_name,
-        binary,
-        hash,
-        force: b.force,
+        Ok(Linkage::NotElf(why)) => {
+            return Err(CliError::Usage(format!(
+                "{} is not a Linux executable ({why}); pass a static berth binary with --binary",
+                binary_path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(CliError::Usage(format!(
+                "cannot read {}: {e}; pass the berth binary to run with --binary",
+                binary_path.display()
+            )))
+        }
     };
+    let mut boot = Boot::new(socket, listen, binary)?;
+    boot.tls_listen = tls_listen;
+    boot.data_dir = b.data_dir.as_deref().map(absolute).transpose()?;
+    boot.force = b.force;
     super::block_on(boot.run())
 }
 
-struct Boot {
+/// A berth binary as the proxy image would hold it.
+pub(super) enum Linkage {
+    /// Statically linked: runs in a `FROM scratch` image. The bytes are the binary.
+    Static(Vec<u8>),
+    /// Names a dynamic loader, which a `FROM scratch` image lacks.
+    Dynamic,
+    /// Not an ELF executable at all; the reason.
+    NotElf(&'static str),
+}
+
+pub(super) fn read_binary(path: &Path) -> std::io::Result<Linkage> {
+    let binary = std::fs::read(path)?;
+    Ok(match has_interpreter(&binary) {
+        Err(why) => Linkage::NotElf(why),
+        Ok(true) => Linkage::Dynamic,
+        Ok(false) => Linkage::Static(binary),
+    })
+}
+
+pub(super) struct Boot {
     container: String,
     listen: SocketAddr,
     tls_listen: Option<SocketAddr>,
@@ -107,25 +107,68 @@ struct Boot {
     binary: Vec<u8>,
     hash: String,
     force: bool,
+    /// Where progress lines go: stdout for `berth proxy boot`, stderr when `up` or `deploy`
+    /// start the proxy, whose stdout may be JSON.
+    pub(super) to_stderr: bool,
 }
 
 impl Boot {
+    /// A boot of `binary` (statically linked) as the proxy container with the defaults of
+    /// `berth proxy boot`.
+    pub(super) fn new(
+        socket: PathBuf,
+        listen: SocketAddr,
+        binary: Vec<u8>,
+    ) -> Result<Boot, CliError> {
+        let hash = blake3::hash(&binary).to_hex().to_string();
+        let socket = absolute(&socket)?;
+        let socket_name = socket
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--admin-socket {} does not name a file; give a path like /run/berth/proxy.sock",
+                    socket.display()
+                ))
+            })?;
+        Ok(Boot {
+            container: container::name(),
+            listen,
+            tls_listen: None,
+            data_dir: None,
+            socket,
+            socket_name,
+            binary,
+            hash,
+            force: false,
+            to_stderr: false,
+        })
+    }
+
+    fn say(&self, line: &str) {
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
     fn short(&self) -> &str {
         &self.hash[..12]
     }
 
-    async fn run(&self) -> Result<(), CliError> {
+    pub(super) async fn run(&self) -> Result<(), CliError> {
         let engine = Engine::connect().await?;
         if let Some(existing) = engine.inspect_container(&self.container).await? {
             if existing.state == "running" && !self.force {
                 return self.upgrade(&engine, &existing).await;
             }
-            println!(
+            self.say(&format!(
                 "replacing container {} ({}{})",
                 self.container,
                 existing.state,
                 if self.force { ", --force" } else { "" }
-            );
+            ));
             engine.remove_container(&existing.id, true, false).await?;
         }
         self.create(&engine).await
@@ -171,7 +214,10 @@ impl Boot {
             engine
                 .build_image_from_files(&spec, &files, |_: BuildEvent| {})
                 .await?;
-            println!("built {image} in {:.1}s", started.elapsed().as_secs_f64());
+            self.say(&format!(
+                "built {image} in {:.1}s",
+                started.elapsed().as_secs_f64()
+            ));
         }
         engine
             .ensure_network(&berth_deploy::labels::proxy_network())
@@ -223,9 +269,7 @@ impl Boot {
                 (DATA_DIR_LABEL.to_string(), data_dir.display().to_string()),
                 (SOCKET_LABEL.to_string(), self.socket.display().to_string()),
             ]),
-            // The proxy drains for up to 30 s on stop; the engine's default 10 s would cut
-            // long requests off.
-            stop_timeout: Some(Duration::from_secs(35)),
+            stop_timeout: Some(STOP_TIMEOUT),
             restart: RestartPolicy::UnlessStopped,
             ports,
             mounts: vec![
@@ -265,7 +309,7 @@ impl Boot {
                 READY_TIMEOUT.as_secs()
             )));
         }
-        println!(
+        self.say(&format!(
             "{} runs berth {} ({image}), publishing {}{}, admin socket {}",
             self.container,
             self.short(),
@@ -274,7 +318,7 @@ impl Boot {
                 .map(|a| format!(" and {a} (tls)"))
                 .unwrap_or_default(),
             self.socket.display()
-        );
+        ));
         Ok(())
     }
 
@@ -396,14 +440,7 @@ where
     }
 }
 
-fn container_name() -> String {
-    std::env::var("BERTH_PROXY_CONTAINER")
-        .ok()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| DEFAULT_CONTAINER.to_string())
-}
-
-fn host_addr(flag: &str, text: &str) -> Result<SocketAddr, CliError> {
+pub(super) fn host_addr(flag: &str, text: &str) -> Result<SocketAddr, CliError> {
     text.parse().map_err(|_| {
         CliError::Usage(format!(
             "{flag} `{text}` is not a host IP:PORT address (for example 0.0.0.0:80)"

@@ -48,7 +48,7 @@ async fn container_ports(socket: &Path) -> Option<Vec<PublishedPort>> {
     let socket = socket.display().to_string();
     let engine = Engine::connect().await.ok()?;
     let list = engine
-        .list_containers(&[(super::boot::SOCKET_LABEL, Some(&socket))], false)
+        .list_containers(&[(super::container::SOCKET_LABEL, Some(&socket))], false)
         .await
         .ok()?;
     list.into_iter().next().map(|c| c.ports)
