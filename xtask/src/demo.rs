@@ -18,15 +18,20 @@ fn step(title: &str) {
 }
 
 fn berth(root: &Path, args: &[&str], cwd: &Path) -> Result<std::process::Output> {
-    Command::new(root.join("target/debug/berth"))
+    crate::interrupt::check()?;
+    let out = Command::new(root.join("target/debug/berth"))
         .args(args)
         .current_dir(cwd)
         .output()
-        .context("cannot run berth")
+        .context("cannot run berth")?;
+    // A Ctrl-C reaches berth too; what it printed on the way out is not the demo's result.
+    crate::interrupt::check()?;
+    Ok(out)
 }
 
 pub fn run(root: &Path) -> Result<()> {
     crate::check_prerequisites(false)?;
+    crate::interrupt::watch()?;
     // The proxy network is shared by every routed project; it is removed at the end only
     // when this demo created it.
     let _network = Network::remove_if_new(crate::cmd::network_exists("berth"));
@@ -105,6 +110,7 @@ pub fn run(root: &Path) -> Result<()> {
         .env("APP_VERSION", "v2")
         .current_dir(&shop)
         .output()?;
+    crate::interrupt::check()?;
     show(out)?;
     step("berth exec -T web /testapp health (exit code of the command)");
     let out = berth(
@@ -277,9 +283,11 @@ fn zero_downtime(root: &Path) -> Result<()> {
 /// Runs `berth deploy`, printing its lines as they come with the time since it started, and
 /// after it the load's counters.
 fn deploy(project: &live::Project, load: Option<&live::Load>) -> Result<live::DeployRun> {
+    crate::interrupt::check()?;
     let run = project.deploy(&[], |at, line| {
         println!("  {:>5.1}s  {line}", at.as_secs_f64());
     })?;
+    crate::interrupt::check()?;
     // The error and the first of the failing container's last log lines.
     let stderr: Vec<&str> = run.stderr.lines().collect();
     for line in stderr.iter().take(6) {

@@ -9,8 +9,10 @@ mod bench_deploy;
 mod bench_proxy;
 mod cmd;
 mod demo;
+mod interrupt;
 mod live;
 mod postgres_image;
+mod progress;
 mod testapp_image;
 
 use std::path::{Path, PathBuf};
@@ -117,14 +119,11 @@ pub fn test_images(force: bool) -> Result<()> {
     report("berth/postgres:15", || postgres_image::ensure(&root, force))?;
     // `berth proxy boot` runs its binary in a FROM-scratch image, so its tests need a
     // statically linked berth; cargo rebuilds it only when the sources changed.
-    let started = Instant::now();
-    println!("static berth: building (a release build, a few minutes when the sources changed)");
-    let berth = testapp_image::build_static_binary(&root, "berth-cli", "berth")?;
-    println!(
-        "static berth ({}): ready in {:.1}s",
-        berth.display(),
-        started.elapsed().as_secs_f64()
-    );
+    let berth = progress::during(
+        "static berth: building (a release build, a few minutes when the sources changed)",
+        || testapp_image::build_static_binary(&root, "berth-cli", "berth"),
+    )?;
+    println!("static berth: {}", berth.display());
     Ok(())
 }
 

@@ -107,7 +107,12 @@ pub fn missing_prerequisites(root: &Path, force: bool) -> Result<Option<String>>
             .map(|m| m.uid() == 0)
             .unwrap_or(false)
     };
-    Ok(match (debootstrap, root_user) {
+    Ok(advice(debootstrap, root_user))
+}
+
+/// The one line that says what to install or how to run, given what the machine has.
+fn advice(debootstrap: bool, root_user: bool) -> Option<String> {
+    match (debootstrap, root_user) {
         (true, true) => None,
         (false, true) => Some(format!(
             "{IMAGE} is built from a debootstrap rootfs: install it with `apt-get install -y debootstrap` and run this again"
@@ -118,7 +123,7 @@ pub fn missing_prerequisites(root: &Path, force: bool) -> Result<Option<String>>
         (false, false) => Some(format!(
             "{IMAGE} is built from a debootstrap rootfs as root: run `sudo apt-get install -y debootstrap`, then this again as root"
         )),
-    })
+    }
 }
 
 /// Everything that decides the image's content, except the mirror it was fetched from.
@@ -143,18 +148,20 @@ fn make_rootfs_tarball(cache_dir: &Path, tarball: &Path) -> Result<()> {
         .tempdir_in(cache_dir)
         .context("cannot create a work directory under .cache")?;
     let rootfs = work.path().join("rootfs");
-    println!(
-        "berth/postgres:15: running debootstrap from {mirror} (takes a few minutes; it prints nothing until it is done)"
-    );
-    cmd::output(
-        Command::new("debootstrap")
-            .args(DEBOOTSTRAP_ARGS)
-            .arg(SUITE)
-            .arg(&rootfs)
-            .arg(&mirror),
-    )
-    .context(
-        "debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)",
+    crate::progress::during(
+        &format!("berth/postgres:15: running debootstrap from {mirror} (a few minutes)"),
+        || {
+            cmd::output(
+                Command::new("debootstrap")
+                    .args(DEBOOTSTRAP_ARGS)
+                    .arg(SUITE)
+                    .arg(&rootfs)
+                    .arg(&mirror),
+            )
+            .context(
+                "debootstrap needs root and the `debootstrap` package (apt-get install debootstrap)",
+            )
+        },
     )?;
     customise_rootfs(&rootfs)?;
     let partial = work.path().join("rootfs.tar");
@@ -255,6 +262,28 @@ fn mirror_from_one_line(text: &str, suite: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue #14 item 12: a missing tool or missing root is said in one line that names what
+    /// to do, and a machine with both needs no advice.
+    #[test]
+    fn missing_tools_are_named_in_one_line() {
+        assert_eq!(advice(true, true), None);
+        let no_tool = advice(false, true).unwrap();
+        assert!(
+            no_tool.contains("apt-get install -y debootstrap"),
+            "{no_tool}"
+        );
+        let no_root = advice(true, false).unwrap();
+        assert!(no_root.contains("as root"), "{no_root}");
+        let neither = advice(false, false).unwrap();
+        assert!(
+            neither.contains("debootstrap") && neither.contains("root"),
+            "{neither}"
+        );
+        for line in [no_tool, no_root, neither] {
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
 
     #[test]
     fn deb822_picks_the_stanza_with_the_suite() {

@@ -21,8 +21,10 @@ ENTRYPOINT [\"/testapp\"]
 ";
 
 pub fn ensure(root: &Path, force: bool) -> Result<Outcome> {
-    println!("berth/testapp:latest: building the static testapp binary");
-    let binary = build_static_binary(root, "testapp", "testapp")?;
+    let binary = crate::progress::during(
+        "berth/testapp:latest: building the static testapp binary",
+        || build_static_binary(root, "testapp", "testapp"),
+    )?;
     let bytes = fs::read(&binary).with_context(|| format!("cannot read {}", binary.display()))?;
 
     // The key covers everything that ends up in the image, so an unchanged binary is a hit.
