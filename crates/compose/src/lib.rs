@@ -5,6 +5,10 @@
 //! project name ▸ profiles ▸ references ▸ normalize into the typed [`model::Project`].
 //! The loader does no I/O beyond reading files; the environment is handed to it.
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod berth_ext;
 pub mod discovery;
 pub mod dotenv;

@@ -10,6 +10,10 @@
 //! state store (releases and the deploy journal), and [`lock::ProjectLock`] keeps two deploys of
 //! one project from running at once. They are the only modules here that touch the file system.
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod actual;
 pub mod adopt;
 pub mod clock;

@@ -3,6 +3,10 @@
 //! Everything else in berth goes through [`Engine`], so that the Docker API version, error
 //! wording and retries live in one place.
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod build;
 mod connect;
 mod container;

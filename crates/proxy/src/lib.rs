@@ -11,6 +11,10 @@
 //! router snapshot and swaps it in atomically, persists `state`, and starts
 //! `health_check`s. `handover` passes the listening sockets to a new process.
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod access_log;
 pub mod admin;
 mod atomic_file;

@@ -8,6 +8,10 @@
 //! Containers are reached through ports published on 127.0.0.1 rather than their bridge
 //! IPs, so tests only ever send traffic to the loopback address.
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 mod docker;
 mod http;
 mod images;

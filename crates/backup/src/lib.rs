@@ -1,1 +1,0 @@
-//! Volume and database backups: archive format, verification, destinations.

@@ -1,1 +1,0 @@
-//! The production-safety linter: rules over a loaded Compose project.
