@@ -326,17 +326,18 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                     ),
                 }
             }
-            "strategy" => match p.string(v, "x-berth.strategy").as_deref() {
-                Some(name) => match Strategy::from_name(name) {
-                    Some(s) => out.strategy = s,
-                    None => p.err(
-                        v,
-                        format!("unknown strategy `{name}`"),
-                        "use rolling, blue-green or canary",
-                    ),
-                },
-                None => {}
-            },
+            "strategy" => {
+                if let Some(name) = p.string(v, "x-berth.strategy") {
+                    match Strategy::from_name(&name) {
+                        Some(s) => out.strategy = s,
+                        None => p.err(
+                            v,
+                            format!("unknown strategy `{name}`"),
+                            "use rolling, blue-green or canary",
+                        ),
+                    }
+                }
+            }
             "canary" => {
                 let mut pause_at = Vec::new();
                 let (mut steps, mut interval, mut rate) = (
