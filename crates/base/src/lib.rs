@@ -3,6 +3,7 @@
 //! not depend on other berth crates, can use it too.
 
 #![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod atomic;
 pub mod civil;
