@@ -173,7 +173,9 @@ fn make_rootfs_tarball(cache_dir: &Path, tarball: &Path) -> Result<()> {
             .arg(&partial)
             .arg("."),
     )?;
-    // Renaming last means a tarball that exists is always complete.
+    // Renaming last means a tarball that exists is always complete. Not `berth_base::atomic`:
+    // `tar` writes the file itself, and a build cache lost in a power cut is just rebuilt, so
+    // the fsyncs would buy nothing.
     fs::rename(&partial, tarball)?;
     // The TempDir guard removes the rootfs, also when any step above failed.
     Ok(())

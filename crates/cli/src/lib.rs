@@ -39,7 +39,6 @@ macro_rules! eprint {
 }
 
 pub mod args;
-pub mod atomic;
 pub mod commands;
 pub mod exit;
 pub mod output;

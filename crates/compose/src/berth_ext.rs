@@ -49,6 +49,25 @@ pub enum Strategy {
     Canary,
 }
 
+impl Strategy {
+    /// The spelling in `x-berth.strategy` and on the command line, e.g. `blue-green`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen => "blue-green",
+            Strategy::Canary => "canary",
+        }
+    }
+
+    /// The strategy spelled `name`, or `None` when there is none of that name; the one
+    /// place that knows the spellings, shared by the loader and `berth deploy --strategy`.
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        [Strategy::Rolling, Strategy::BlueGreen, Strategy::Canary]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Canary {
     /// Percentages of traffic for the canary, ascending, each 1-100.
@@ -307,17 +326,18 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                     ),
                 }
             }
-            "strategy" => match p.string(v, "x-berth.strategy").as_deref() {
-                Some("rolling") => out.strategy = Strategy::Rolling,
-                Some("blue-green") => out.strategy = Strategy::BlueGreen,
-                Some("canary") => out.strategy = Strategy::Canary,
-                Some(other) => p.err(
-                    v,
-                    format!("unknown strategy `{other}`"),
-                    "use rolling, blue-green or canary",
-                ),
-                None => {}
-            },
+            "strategy" => {
+                if let Some(name) = p.string(v, "x-berth.strategy") {
+                    match Strategy::from_name(&name) {
+                        Some(s) => out.strategy = s,
+                        None => p.err(
+                            v,
+                            format!("unknown strategy `{name}`"),
+                            "use rolling, blue-green or canary",
+                        ),
+                    }
+                }
+            }
             "canary" => {
                 let mut pause_at = Vec::new();
                 let (mut steps, mut interval, mut rate) = (

@@ -147,10 +147,54 @@ pub struct Deploy {
 pub struct UpdateConfig {
     pub parallelism: Option<u64>,
     pub delay: Option<GoDuration>,
-    pub failure_action: Option<String>,
+    pub failure_action: Option<FailureAction>,
     pub monitor: Option<GoDuration>,
     pub max_failure_ratio: Option<f64>,
-    pub order: Option<String>,
+    pub order: Option<Order>,
+}
+
+/// `update_config.order`: whether a new replica starts before the old one stops. The
+/// loader's schema check has already rejected any other spelling with its file, line and
+/// column, so the rest of berth never parses this string again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    StartFirst,
+    StopFirst,
+}
+
+impl Order {
+    /// The spelling in a compose file, e.g. `start-first`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::StartFirst => "start-first",
+            Order::StopFirst => "stop-first",
+        }
+    }
+}
+
+/// `update_config.failure_action`: what a failed update does. Validated by the loader's
+/// schema check like `Order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// Put the previous release back (the default).
+    Rollback,
+    /// Stop where the failure happened and leave everything as it is, for a human to look at.
+    Pause,
+    /// Ignore the failure of the monitor window and go on.
+    Continue,
+}
+
+impl FailureAction {
+    /// The spelling in a compose file, e.g. `rollback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureAction::Rollback => "rollback",
+            FailureAction::Pause => "pause",
+            FailureAction::Continue => "continue",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

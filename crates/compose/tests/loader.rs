@@ -461,3 +461,36 @@ x-berth:
     );
     assert_eq!(web.ports.len(), 5);
 }
+
+#[test]
+fn update_config_order_and_failure_action_are_typed() {
+    use berth_compose::model::{FailureAction, Order};
+    let text = "services:\n  web:\n    image: nginx\n    deploy:\n      update_config: {order: \"${ORDER}\", failure_action: pause}\n      rollback_config: {order: stop-first, failure_action: continue}\n  worker:\n    image: nginx\n    deploy:\n      update_config: {parallelism: 2}\n";
+    let (_t, dir) = project("app", &[("compose.yaml", text)]);
+    let l = load_dir(&dir, &[("ORDER", "start-first")], |_| {}).unwrap();
+    let deploy = l.project.services["web"].deploy.as_ref().unwrap();
+    let update = deploy.update_config.as_ref().unwrap();
+    assert_eq!(update.order, Some(Order::StartFirst));
+    assert_eq!(update.failure_action, Some(FailureAction::Pause));
+    let rollback = deploy.rollback_config.as_ref().unwrap();
+    assert_eq!(rollback.order, Some(Order::StopFirst));
+    assert_eq!(rollback.failure_action, Some(FailureAction::Continue));
+    let worker = l.project.services["worker"].deploy.as_ref().unwrap();
+    let update = worker.update_config.as_ref().unwrap();
+    assert_eq!((update.order, update.failure_action), (None, None));
+    // `berth config` prints the spellings of the file, not the enum's names.
+    assert_eq!(
+        svc(&l, "web")["deploy"]["update_config"]["order"],
+        json!("start-first")
+    );
+    assert_eq!(Order::StopFirst.as_str(), "stop-first");
+    assert_eq!(FailureAction::Rollback.as_str(), "rollback");
+
+    // A value interpolated into something else is refused by the loader, with its place.
+    let err = load_dir(&dir, &[("ORDER", "first")], |_| {}).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("expected one of `start-first`, `stop-first`"),
+        "{text}"
+    );
+}

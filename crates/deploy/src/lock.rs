@@ -154,7 +154,9 @@ impl ProjectLock {
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         // We hold the lock; replace the previous holder's note with ours. If writing fails the
-        // file is dropped, which releases the lock again.
+        // file is dropped, which releases the lock again. The note is written in place, not
+        // with `berth_base::atomic`: the lock is held on this inode, and renaming a new file
+        // over the path would leave the next process locking a different inode than ours.
         let note = serde_json::to_string(holder).map_err(|e| LockError::Io {
             path: path.clone(),
             cause: e.to_string(),

@@ -44,21 +44,9 @@ pub struct Route {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    StartFirst,
-    StopFirst,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureAction {
-    /// Put the previous release back (the default).
-    Rollback,
-    /// Stop where the failure happened and leave everything as it is, for a human to look at.
-    Pause,
-    /// Ignore the failure of the monitor window and go on.
-    Continue,
-}
+/// The update order and failure action are the compose model's own enums: the loader
+/// validates them once, with the location of a bad value, so the policy only decides.
+pub use berth_compose::model::{FailureAction, Order};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -133,16 +121,7 @@ pub fn policy(
                 .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE")),
         },
     };
-    let asked = match update.order.as_deref() {
-        None => None,
-        Some("start-first") => Some(Order::StartFirst),
-        Some("stop-first") => Some(Order::StopFirst),
-        Some(other) => {
-            return Err(format!(
-                "service `{name}`: deploy.update_config.order `{other}` is not start-first or stop-first"
-            ))
-        }
-    };
+    let asked = update.order;
     let fixed_host_port = spec.ports.iter().any(|p| p.host_port.is_some());
     let order = match (&kind, asked) {
         (Kind::Stateful { volume }, Some(Order::StartFirst)) => {
@@ -167,16 +146,7 @@ pub fn policy(
         ) => Order::StopFirst,
         (_, None) => Order::StartFirst,
     };
-    let failure_action = match update.failure_action.as_deref() {
-        None | Some("rollback") => FailureAction::Rollback,
-        Some("pause") => FailureAction::Pause,
-        Some("continue") => FailureAction::Continue,
-        Some(other) => {
-            return Err(format!(
-                "service `{name}`: deploy.update_config.failure_action `{other}` is not rollback, pause or continue"
-            ))
-        }
-    };
+    let failure_action = update.failure_action.unwrap_or(FailureAction::Rollback);
     let strategy = match (&kind, ext.strategy) {
         (Kind::Routed(_), s) => s,
         (_, Strategy::Rolling) => Strategy::Rolling,
@@ -230,19 +200,13 @@ pub fn policy(
     })
 }
 
+/// The spelling of `s`; kept for callers of the policy module, the spellings live in
+/// `Strategy` itself.
 pub fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::Rolling => "rolling",
-        Strategy::BlueGreen => "blue-green",
-        Strategy::Canary => "canary",
-    }
+    s.as_str()
 }
 
+/// The strategy spelled `s` (`berth deploy --strategy`), or `None` for an unknown name.
 pub fn parse_strategy(s: &str) -> Option<Strategy> {
-    match s {
-        "rolling" => Some(Strategy::Rolling),
-        "blue-green" => Some(Strategy::BlueGreen),
-        "canary" => Some(Strategy::Canary),
-        _ => None,
-    }
+    Strategy::from_name(s)
 }

@@ -76,16 +76,115 @@ fn names_that_could_leave_the_directory_are_refused() {
     }
 }
 
-/// Not a test of its own: in a child copy of this binary (with [`CHILD_DIR`] set) it takes the
-/// lock and sleeps until killed; in a normal run it does nothing.
+/// A child process holds the project lock: an acquire from this process is refused and names
+/// the child (its pid, host, command and the time it took the lock); once the child is killed
+/// the lock is free again. In a child copy of this binary (with [`CHILD_DIR`] set) it is that
+/// child instead: it takes the lock, says so and sleeps until killed.
 #[test]
 fn lock_holding_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        let _lock =
+            ProjectLock::acquire(Path::new(&dir), "shop", &Holder::current("deploy")).unwrap();
+        println!("{CHILD_READY}");
+        std::thread::sleep(std::time::Duration::from_secs(120));
         return;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut child = HoldingChild::spawn(dir.path());
+    let child_pid = child.0.id();
+
+    let err = ProjectLock::acquire(dir.path(), "shop", &holder("rollback")).unwrap_err();
+    let LockError::Held {
+        project,
+        holder: Some(h),
+        path,
+    } = &err
+    else {
+        panic!("expected Held with the child's note, got {err:?}");
     };
-    let _lock = ProjectLock::acquire(Path::new(&dir), "shop", &Holder::current("deploy")).unwrap();
-    println!("{CHILD_READY}");
-    std::thread::sleep(std::time::Duration::from_secs(120));
+    assert_eq!(project, "shop");
+    assert_eq!(path, &dir.path().join("shop.lock"));
+    assert_eq!(h.pid, child_pid);
+    assert_eq!(h.command, "deploy");
+    assert_eq!(h.host, Holder::current("deploy").host);
+    assert!(
+        h.since >= before,
+        "taken at {} before the child started",
+        h.since
+    );
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "project `shop` is locked by `berth deploy` (pid {child_pid} on host "
+        )),
+        "{message}"
+    );
+    // The refused acquire did not overwrite the holder's note.
+    let note = std::fs::read_to_string(dir.path().join("shop.lock")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Holder>(note.trim()).unwrap().pid,
+        child_pid
+    );
+
+    child.kill();
+    let lock = ProjectLock::acquire(dir.path(), "shop", &holder("rollback"))
+        .expect("the lock is free once its holder is dead");
+    let note = std::fs::read_to_string(dir.path().join("shop.lock")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Holder>(note.trim()).unwrap(),
+        holder("rollback")
+    );
+    drop(lock);
+}
+
+/// A child copy of this binary running [`lock_holding_child`] in its child role, killed on drop
+/// so that a failed assertion does not leave it sleeping.
+struct HoldingChild(std::process::Child);
+
+impl HoldingChild {
+    /// Starts the child and returns once it holds the lock of `shop` in `dir`.
+    fn spawn(dir: &Path) -> HoldingChild {
+        let mut child = HoldingChild(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "lock_holding_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_DIR, dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let held = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(CHILD_READY));
+        assert!(held, "the child never reported holding the lock");
+        child
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix): no destructor runs in the child, so only
+    /// the kernel can release its lock.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for HoldingChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

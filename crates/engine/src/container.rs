@@ -651,19 +651,13 @@ fn unix_seconds(text: &str) -> i64 {
         let (date, time) = text.split_once('T')?;
         let mut date = date.split('-').map(|part| part.parse::<i64>().ok());
         let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+        let (month, day) = (u32::try_from(month).ok()?, u32::try_from(day).ok()?);
         let mut time = time
             .get(..8)?
             .split(':')
             .map(|part| part.parse::<i64>().ok());
         let (hour, minute, second) = (time.next()??, time.next()??, time.next()??);
-        // Howard Hinnant's days-from-civil algorithm.
-        let y = if month <= 2 { year - 1 } else { year };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (month + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + day - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
+        let days = berth_base::civil::days_from_civil(year, month, day);
         Some(days * 86_400 + hour * 3600 + minute * 60 + second)
     };
     parse().unwrap_or(0)

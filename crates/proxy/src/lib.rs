@@ -17,7 +17,6 @@
 
 pub mod access_log;
 pub mod admin;
-mod atomic_file;
 mod balance;
 pub mod body;
 pub mod client;

@@ -40,14 +40,14 @@ pub fn load(path: &Path) -> Result<PersistedState, String> {
 }
 
 /// Writes `state` so that a crash at any moment leaves either the old file or the new
-/// one (see `atomic_file`).
+/// one (see `berth_base::atomic`).
 pub fn save(path: &Path, state: &PersistedState) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let mut json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    crate::atomic_file::write_atomic(path, &json, 0o600)
+    berth_base::atomic::write_mode(path, &json, 0o600)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub fn run(p: &ProjectArgs, a: &ConfigArgs) -> Result<(), CliError> {
         }
     };
     match &a.output {
-        Some(path) => crate::atomic::write(path, text.as_bytes())
+        Some(path) => berth_base::atomic::write(path, text.as_bytes())
             .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display()))),
         None => {
             let mut out = std::io::stdout().lock();

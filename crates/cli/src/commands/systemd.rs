@@ -37,7 +37,7 @@ pub fn run(p: &ProjectArgs, a: &SystemdArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let name = unit_name(&loaded.project.name);
     let path = dir.join(&name);
-    crate::atomic::write(&path, text.as_bytes())
+    berth_base::atomic::write(&path, text.as_bytes())
         .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     let mut systemctl = std::process::Command::new("systemctl");

@@ -14,7 +14,7 @@ use instant_acme::{
 use serde::{Deserialize, Serialize};
 
 use super::{host_name, CertStore, Challenges, TlsError};
-use crate::atomic_file::write_atomic;
+use berth_base::atomic::write_mode as write_atomic;
 
 /// Renew certificates this long before they expire, as Let's Encrypt recommends for its
 /// 90-day certificates.

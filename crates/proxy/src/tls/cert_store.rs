@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::resolver::SniResolver;
 use super::{host_name, validity, TlsError};
-use crate::atomic_file::{remove_leftovers, write_atomic};
+use berth_base::atomic::write_mode as write_atomic;
 
 const CERT_EXTENSION: &str = "crt";
 const KEY_EXTENSION: &str = "key";
@@ -363,6 +363,20 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Removes the temporary files of `berth_base::atomic` that a crash left behind in `dir`.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if berth_base::atomic::is_leftover(&entry.file_name().to_string_lossy()) {
+            if let Err(error) = fs::remove_file(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), %error, "could not remove leftover temporary file");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! and none of its dependencies expose it, so this walks the few DER elements in front of
 //! the validity field instead of pulling in a full X.509 parser.
 
+use berth_base::civil::days_from_civil;
+
 /// DER tag of a SEQUENCE.
 const SEQUENCE: u8 = 0x30;
 /// DER tag of the explicit `[0]` version field of a TBSCertificate.
@@ -98,24 +100,15 @@ fn parse_time(text: &str, four_digit_year: bool) -> Result<i64, String> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
         return Err(bad());
     }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+    // The range check above keeps month and day small and positive.
+    let days = days_from_civil(year, month as u32, day as u32);
+    Ok(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 fn num(digits: &str) -> i64 {
     digits
         .bytes()
         .fold(0, |acc, b| acc * 10 + i64::from(b - b'0'))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -475,7 +475,7 @@ fn create_dir(dir: &Path, mode: u32) -> Result<(), CliError> {
 /// Writes a file so that a reader (the supervisor, or a crash) sees the old content or the
 /// new, never a part: a temporary file beside it, flushed to disk, renamed over it.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
-    crate::atomic::write_mode(path, bytes, mode).map_err(|e| {
+    berth_base::atomic::write_mode(path, bytes, mode).map_err(|e| {
         CliError::Io(format!(
             "cannot write {}: {e}; check the data directory's permissions and free space",
             path.display()
