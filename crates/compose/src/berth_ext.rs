@@ -79,6 +79,16 @@ pub struct Canary {
     pub max_error_rate: f64,
 }
 
+impl Canary {
+    /// The canary's shares of traffic when `x-berth.canary` is not written at all.
+    pub const DEFAULT_STEPS: [u8; 2] = [10, 50];
+    /// How long each step is watched when `interval` is not written.
+    pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+    /// The error rate a new version may show (1%) when `max_error_rate` is not written; also
+    /// the bound rolling and blue-green deploys watch for.
+    pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackupKind {
     Postgres,
@@ -342,8 +352,8 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
                 let mut pause_at = Vec::new();
                 let (mut steps, mut interval, mut rate) = (
                     Vec::new(),
-                    GoDuration(std::time::Duration::from_secs(30)),
-                    0.01,
+                    GoDuration(Canary::DEFAULT_INTERVAL),
+                    Canary::DEFAULT_MAX_ERROR_RATE,
                 );
                 for (k, v) in p.map(
                     v,

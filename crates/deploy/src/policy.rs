@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const DEFAULT_MONITOR: Duration = Duration::from_secs(5);
 /// The share of 5xx answers (and failed connections) above which a new version is rolled
 /// back, when `x-berth.canary.max_error_rate` does not say otherwise.
-pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+pub const DEFAULT_MAX_ERROR_RATE: f64 = berth_compose::berth_ext::Canary::DEFAULT_MAX_ERROR_RATE;
 /// Fewer requests than this in the monitor window say nothing about an error rate.
 pub const MIN_REQUESTS_FOR_RATE: u64 = 20;
 /// How long in-flight requests and WebSockets may run on the old replicas after the switch.
@@ -184,7 +184,7 @@ pub fn policy(
             .canary
             .as_ref()
             .map(|c| c.steps.clone())
-            .unwrap_or_else(|| vec![10, 50]),
+            .unwrap_or_else(|| berth_compose::berth_ext::Canary::DEFAULT_STEPS.to_vec()),
         canary_pauses: ext
             .canary
             .as_ref()
@@ -194,7 +194,7 @@ pub fn policy(
             .canary
             .as_ref()
             .map(|c| c.interval.0)
-            .unwrap_or(Duration::from_secs(30)),
+            .unwrap_or(berth_compose::berth_ext::Canary::DEFAULT_INTERVAL),
         release_command,
         notes,
     })
