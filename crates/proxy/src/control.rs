@@ -3,12 +3,12 @@
 use crate::config::HealthIntervals;
 use crate::forward::Forwarder;
 use crate::health_check;
-use crate::route::{parse_target, RouteSpec, SetSpec};
 use crate::router::Router;
 use crate::service::{RouteControl, Service, TargetSet};
 use crate::state::{self, PersistedState, STATE_VERSION};
-use crate::status::{DeployReport, RouteStatus, SetStatus, TargetStatus};
 use crate::target::{Health, Target};
+use berth_proxy_api::route::{parse_target, RouteSpec, SetSpec};
+use berth_proxy_api::status::{DeployReport, RouteStatus, SetStatus, TargetStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -338,10 +338,10 @@ impl Control {
             .get_mut(name)
             .ok_or_else(|| ControlError::NoRoute(name.to_string()))?;
         for (id, weight) in weights {
-            if *weight > crate::route::MAX_WEIGHT {
+            if *weight > berth_proxy_api::route::MAX_WEIGHT {
                 return Err(ControlError::Invalid(format!(
                     "weight {weight} is above {}",
-                    crate::route::MAX_WEIGHT
+                    berth_proxy_api::route::MAX_WEIGHT
                 )));
             }
             if !route.sets.iter().any(|s| &s.spec.id == id && !s.pending) {

@@ -6,7 +6,8 @@ use crate::args::{
     ProxyArgs, ProxyCommand, ProxyDeployArgs, ProxyRouteAddArgs, ProxyRouteCommand, ProxyRunArgs,
     ProxyStatusArgs, TextFormat,
 };
-use berth_proxy::{AdminClient, AdminError, ProxyConfig, RouteSpec, SetSpec};
+use berth_proxy::ProxyConfig;
+use berth_proxy_api::{AdminClient, AdminError, RouteSpec, SetSpec};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
