@@ -298,12 +298,26 @@ pub struct ProxyDeployArgs {
     /// Id of the new set [default: a timestamp]
     #[arg(long, value_name = "ID")]
     pub set: Option<String>,
-    /// How long the new targets may take to become healthy
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
-    pub health_timeout: String,
-    /// How long in-flight requests and WebSockets on the old set may take to finish
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub drain_timeout: String,
+    // Both timeouts default to the proxy's own defaults; the help text is built from those
+    // constants so that it cannot drift from the value used when the flag is left out.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help = with_default(
+            "How long the new targets may take to become healthy",
+            berth_proxy_api::DEFAULT_HEALTH_TIMEOUT,
+        )
+    )]
+    pub health_timeout: Option<String>,
+    #[arg(
+        long,
+        value_name = "DURATION",
+        help = with_default(
+            "How long in-flight requests and WebSockets on the old set may take to finish",
+            berth_proxy_api::DEFAULT_DRAIN_TIMEOUT,
+        )
+    )]
+    pub drain_timeout: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: TextFormat,
@@ -527,6 +541,17 @@ pub struct VersionArgs {
     pub format: TextFormat,
 }
 
+/// A flag's help line ending in `[default: 30s]`, as clap writes it for a default value,
+/// for flags whose default is a `Duration` constant rather than text.
+fn with_default(help: &str, default: std::time::Duration) -> String {
+    let default = if default.subsec_nanos() == 0 {
+        format!("{}s", default.as_secs())
+    } else {
+        berth_compose::duration::format_go(default)
+    };
+    format!("{help} [default: {default}]")
+}
+
 #[cfg(test)]
 mod tests {
     use super::Cli;
@@ -557,5 +582,23 @@ mod tests {
                 panic!("{line}: {e}");
             }
         }
+    }
+
+    /// The timeouts of `berth proxy deploy` default to the proxy's constants, and `--help`
+    /// says so the way clap says it for a default value.
+    #[test]
+    fn proxy_deploy_help_names_the_proxy_defaults() {
+        let mut cli = Cli::command();
+        let deploy = cli
+            .find_subcommand_mut("proxy")
+            .and_then(|p| p.find_subcommand_mut("deploy"))
+            .expect("berth proxy deploy exists")
+            .render_help()
+            .to_string();
+        assert!(deploy.contains("become healthy [default: 60s]"), "{deploy}");
+        assert!(
+            deploy.contains("may take to finish [default: 30s]"),
+            "{deploy}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 mod harness;
 
-use berth_proxy::{AdminClient, RouteSpec, SetSpec};
+use berth_proxy_api::{AdminClient, RouteSpec, SetSpec};
 use bytes::Bytes;
 use harness::proxy::{backend, ProxyProcess};
 use http_body_util::{BodyExt, Empty};

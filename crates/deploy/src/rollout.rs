@@ -14,7 +14,7 @@ use crate::route_change::{self, RouteBefore};
 use crate::traffic::{replica_set, SetCounts, Traffic};
 use berth_compose::berth_ext::Strategy;
 use berth_engine::{ContainerSpec, ContainerSummary, Engine, EngineError, HealthOutcome};
-use berth_proxy::{RouteSpec, SetSpec};
+use berth_proxy_api::{RouteSpec, SetSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

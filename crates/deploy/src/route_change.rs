@@ -9,8 +9,8 @@
 //! a revert puts back the route saved in [`RouteBefore`].
 
 use crate::policy::Route;
-use berth_proxy::route::normalize_host;
-use berth_proxy::RouteSpec;
+use berth_proxy_api::route::normalize_host;
+use berth_proxy_api::RouteSpec;
 
 /// What a routed service's route was before a release touched it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub fn staging_spec(wanted: &Route) -> RouteSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_proxy::SetSpec;
+    use berth_proxy_api::SetSpec;
 
     fn live(port: u16, health: &str) -> RouteSpec {
         RouteSpec {

@@ -4,8 +4,8 @@
 
 use crate::policy::Route;
 use crate::rollout::RolloutError;
-use berth_proxy::status::RouteStatus;
-use berth_proxy::{AdminClient, AdminError, RouteSpec, SetSpec};
+use berth_proxy_api::status::RouteStatus;
+use berth_proxy_api::{AdminClient, AdminError, RouteSpec, SetSpec};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ pub struct Traffic {
 pub struct SetCounts {
     pub requests: u64,
     pub errors: u64,
-    /// Responses per latency bucket (`berth_proxy::metrics::latency_bound_seconds`).
+    /// Responses per latency bucket (`berth_proxy_api::status::latency_bound_seconds`).
     pub latency: Vec<u64>,
 }
 
@@ -62,7 +62,7 @@ impl SetCounts {
         for (i, n) in self.latency.iter().enumerate() {
             seen += n;
             if seen >= want {
-                return Some(berth_proxy::metrics::latency_bound_seconds(i) * 1000.0);
+                return Some(berth_proxy_api::status::latency_bound_seconds(i) * 1000.0);
             }
         }
         None
@@ -263,7 +263,8 @@ impl Traffic {
                 .flat_map(|r| &r.sets)
                 .flat_map(|s| &s.targets)
                 .filter(|t| {
-                    addrs.contains(&t.addr) && t.health == berth_proxy::status::HealthName::Healthy
+                    addrs.contains(&t.addr)
+                        && t.health == berth_proxy_api::status::HealthName::Healthy
                 });
             if healthy.count() >= addrs.len() {
                 return Ok(true);

@@ -2,75 +2,23 @@
 
 use crate::body::{full, ProxyBody};
 use crate::control::{Control, ControlError};
-use crate::route::{RouteSpec, SetSpec};
-use crate::status::Status;
+use berth_proxy_api::answer::{Done, ErrorBody, Removed};
+use berth_proxy_api::request::{
+    AddSetRequest, DeployRequest, MaintenanceRequest, PauseRequest, RemoveSetRequest,
+    WeightsRequest,
+};
+use berth_proxy_api::route::RouteSpec;
+use berth_proxy_api::status::Status;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Admin requests are small; anything larger is a mistake or an attack.
 const MAX_ADMIN_BODY: usize = 1 << 20;
-
-pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 60_000;
-pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 30_000;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeployRequest {
-    pub set: SetSpec,
-    #[serde(default = "default_health_timeout")]
-    pub health_timeout_ms: u64,
-    #[serde(default = "default_drain_timeout")]
-    pub drain_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddSetRequest {
-    pub set: SetSpec,
-    #[serde(default = "default_health_timeout")]
-    pub health_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoveSetRequest {
-    #[serde(default = "default_drain_timeout")]
-    pub drain_timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeightsRequest {
-    pub weights: BTreeMap<String, u32>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PauseRequest {
-    /// How long each request may be held before it gets a 503.
-    pub timeout_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MaintenanceRequest {
-    pub message: String,
-}
-
-fn default_health_timeout() -> u64 {
-    DEFAULT_HEALTH_TIMEOUT_MS
-}
-
-fn default_drain_timeout() -> u64 {
-    DEFAULT_DRAIN_TIMEOUT_MS
-}
 
 /// What the admin API needs besides the control plane.
 pub struct AdminContext {
@@ -87,14 +35,16 @@ pub async fn handle(ctx: Arc<AdminContext>, req: Request<Incoming>) -> Response<
     let answer = tokio::spawn(async move {
         match route(&ctx, req).await {
             Ok(response) => response,
-            Err((status, message)) => json(status, &serde_json::json!({ "error": message })),
+            Err((status, error)) => json(status, &ErrorBody { error }),
         }
     });
     match answer.await {
         Ok(response) => response,
         Err(e) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &serde_json::json!({ "error": format!("the admin request failed: {e}") }),
+            &ErrorBody {
+                error: format!("the admin request failed: {e}"),
+            },
         ),
     }
 }
@@ -138,12 +88,7 @@ async fn route(ctx: &AdminContext, req: Request<Incoming>) -> AdminResult {
         (&Method::POST, ["routes", name, "deploy"]) => {
             let r: DeployRequest = body(req).await?;
             let report = control
-                .deploy(
-                    name,
-                    r.set,
-                    Duration::from_millis(r.health_timeout_ms),
-                    Duration::from_millis(r.drain_timeout_ms),
-                )
+                .deploy(name, r.set, r.health_timeout, r.drain_timeout)
                 .await
                 .map_err(err)?;
             Ok(json(StatusCode::OK, &report))
@@ -151,21 +96,18 @@ async fn route(ctx: &AdminContext, req: Request<Incoming>) -> AdminResult {
         (&Method::POST, ["routes", name, "sets"]) => {
             let r: AddSetRequest = body(req).await?;
             control
-                .add_set(name, r.set, Duration::from_millis(r.health_timeout_ms))
+                .add_set(name, r.set, r.health_timeout)
                 .await
                 .map_err(err)?;
             Ok(ok())
         }
         (&Method::POST, ["routes", name, "sets", id, "remove"]) => {
             let r: RemoveSetRequest = body(req).await?;
-            let closed = control
-                .remove_set(name, id, Duration::from_millis(r.drain_timeout_ms))
+            let closed_at_deadline = control
+                .remove_set(name, id, r.drain_timeout)
                 .await
                 .map_err(err)?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "closed_at_deadline": closed }),
-            ))
+            Ok(json(StatusCode::OK, &Removed { closed_at_deadline }))
         }
         (&Method::POST, ["routes", name, "weights"]) => {
             let r: WeightsRequest = body(req).await?;
@@ -174,10 +116,7 @@ async fn route(ctx: &AdminContext, req: Request<Incoming>) -> AdminResult {
         }
         (&Method::POST, ["routes", name, "pause"]) => {
             let r: PauseRequest = body(req).await?;
-            control
-                .pause(name, Duration::from_millis(r.timeout_ms))
-                .await
-                .map_err(err)?;
+            control.pause(name, r.timeout).await.map_err(err)?;
             Ok(ok())
         }
         (&Method::POST, ["routes", name, "resume"]) => {
@@ -230,7 +169,7 @@ fn err(e: ControlError) -> (StatusCode, String) {
 }
 
 fn ok() -> Response<ProxyBody> {
-    json(StatusCode::OK, &serde_json::json!({ "ok": true }))
+    json(StatusCode::OK, &Done::new())
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {

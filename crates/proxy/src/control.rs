@@ -3,12 +3,12 @@
 use crate::config::HealthIntervals;
 use crate::forward::Forwarder;
 use crate::health_check;
-use crate::route::{parse_target, RouteSpec, SetSpec};
 use crate::router::Router;
 use crate::service::{RouteControl, Service, TargetSet};
 use crate::state::{self, PersistedState, STATE_VERSION};
-use crate::status::{DeployReport, RouteStatus, SetStatus, TargetStatus};
 use crate::target::{Health, Target};
+use berth_proxy_api::route::{parse_target, RouteSpec, SetSpec};
+use berth_proxy_api::status::{DeployReport, RouteStatus, SetStatus, TargetStatus};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +78,35 @@ impl RouteState {
             .map(|s| s.spec.clone())
             .collect();
         spec
+    }
+
+    /// The go-live step: a set that passed its health wait stops being pending and takes
+    /// `weight`. Shared by `add_set` and `deploy`.
+    fn activate(&mut self, id: &str, weight: u32) {
+        for s in &mut self.sets {
+            if s.spec.id == id {
+                s.pending = false;
+                s.spec.weight = weight;
+            }
+        }
+    }
+
+    /// The take-out step: the live sets `leaving` picks leave the rotation and their targets
+    /// join `draining`, in set order. Shared by `remove_set` and `deploy`; the caller
+    /// publishes, then marks the targets draining (see [`Control::switch`]), then drains them.
+    fn take_out(&mut self, leaving: impl Fn(&SetSpec) -> bool) -> Vec<Arc<Target>> {
+        let mut old = Vec::new();
+        let mut kept = Vec::new();
+        for s in std::mem::take(&mut self.sets) {
+            if !s.pending && leaving(&s.spec) {
+                old.extend(s.targets);
+            } else {
+                kept.push(s);
+            }
+        }
+        self.sets = kept;
+        self.draining.extend(old.iter().cloned());
+        old
     }
 }
 
@@ -234,10 +263,13 @@ impl Control {
         self.persist(&routes)
     }
 
-    /// The zero-downtime sequence, top to bottom: validate, start checking the new set,
-    /// wait until every target is healthy (with a deadline), switch all traffic at once,
-    /// drain the old set (in-flight requests and tunnels finish, up to `drain_timeout`),
-    /// then forget it. Answers only after the drain.
+    /// The zero-downtime sequence, top to bottom, composed of the same steps as the admin
+    /// API's `add_set`, `remove_set` and their drain: validate and add the new set pending,
+    /// wait until every target is healthy (with a deadline), switch all traffic at once
+    /// (the new set goes live and every other set is taken out in one router swap), drain
+    /// the old targets (in-flight requests and tunnels finish, up to `drain_timeout`), then
+    /// forget them. The route stays busy from the add to the end of the drain, so no other
+    /// change interleaves. Answers only after the drain.
     pub async fn deploy(
         &self,
         name: &str,
@@ -246,53 +278,34 @@ impl Control {
         drain_timeout: Duration,
     ) -> Result<DeployReport, ControlError> {
         let started = Instant::now();
-        // Validate, add the new set with no weight (checked but given nothing) and wait until
-        // it is healthy, with a deadline.
+        // Add the new set with no weight (checked but given nothing) and wait until it is
+        // healthy, with a deadline; this is `add_set`'s first half.
         self.add_healthy(name, &set, health_timeout).await?;
         let healthy_at = Instant::now();
 
-        // Switch: one router swap moves every new request to the new set; the old
-        // targets are marked draining in the same critical section.
-        let old = {
+        // Switch: one router swap moves every new request to the new set and takes every
+        // other set out, so there is no moment with both or neither serving.
+        let (old, switched_at) = {
             let mut routes = self.routes.lock().await;
             let route = routes
                 .get_mut(name)
                 .ok_or_else(|| ControlError::NoRoute(name.to_string()))?;
-            let mut old = Vec::new();
-            let mut kept = Vec::new();
-            for mut s in std::mem::take(&mut route.sets) {
-                if s.spec.id == set.id {
-                    s.pending = false;
-                    s.spec.weight = set.weight.max(1);
-                    kept.push(s);
-                } else {
-                    old.extend(s.targets);
-                }
-            }
-            route.sets = kept;
-            route.draining.extend(old.iter().cloned());
-            // Publish before marking the old targets draining: a request still holding the
-            // previous snapshot must find them usable, or it would see no target at all.
-            self.publish(&routes);
-            let switched_at = Instant::now();
-            for t in &old {
-                t.start_draining();
-            }
+            route.activate(&set.id, set.weight.max(1));
+            let old = route.take_out(|s| s.id != set.id);
+            let switched_at = self.switch(&routes, &old);
+            // Traffic has moved already; a state file that cannot be written must not stop the
+            // drain, or the old targets would stay half-removed.
             if let Err(e) = self.persist(&routes) {
                 tracing::error!("{e}");
             }
             (old, switched_at)
         };
-        let (old, switched_at) = old;
         let switch_ms = switched_at.duration_since(healthy_at).as_secs_f64() * 1000.0;
 
-        // Drain: in-flight requests and open tunnels finish, up to the deadline.
+        // Drain and forget the old targets, as `remove_set` does, and end the deploy.
         let drain_started = Instant::now();
-        let closed_at_deadline = drain(&old, drain_timeout).await;
+        let closed_at_deadline = self.drain_out(name, &old, drain_timeout, true).await;
         let drained_ms = drain_started.elapsed().as_millis() as u64;
-
-        // Forget the old targets.
-        self.forget_drained(name, &old, true).await;
         Ok(DeployReport {
             route: name.to_string(),
             set: set.id,
@@ -316,12 +329,7 @@ impl Control {
         let route = routes
             .get_mut(name)
             .ok_or_else(|| ControlError::NoRoute(name.to_string()))?;
-        for s in &mut route.sets {
-            if s.spec.id == set.id {
-                s.pending = false;
-                s.spec.weight = set.weight;
-            }
-        }
+        route.activate(&set.id, set.weight);
         route.busy = false;
         self.publish(&routes);
         self.persist(&routes)
@@ -338,10 +346,10 @@ impl Control {
             .get_mut(name)
             .ok_or_else(|| ControlError::NoRoute(name.to_string()))?;
         for (id, weight) in weights {
-            if *weight > crate::route::MAX_WEIGHT {
+            if *weight > berth_proxy_api::route::MAX_WEIGHT {
                 return Err(ControlError::Invalid(format!(
                     "weight {weight} is above {}",
-                    crate::route::MAX_WEIGHT
+                    berth_proxy_api::route::MAX_WEIGHT
                 )));
             }
             if !route.sets.iter().any(|s| &s.spec.id == id && !s.pending) {
@@ -372,29 +380,18 @@ impl Control {
             let route = routes
                 .get_mut(name)
                 .ok_or_else(|| ControlError::NoRoute(name.to_string()))?;
-            let Some(index) = route
-                .sets
-                .iter()
-                .position(|s| s.spec.id == id && !s.pending)
-            else {
+            if !route.sets.iter().any(|s| s.spec.id == id && !s.pending) {
                 return Err(ControlError::NoSet {
                     route: name.to_string(),
                     set: id.to_string(),
                 });
-            };
-            let removed = route.sets.remove(index);
-            route.draining.extend(removed.targets.iter().cloned());
-            // Published first, as in `deploy`, so no snapshot ever has only draining targets.
-            self.publish(&routes);
-            for t in &removed.targets {
-                t.start_draining();
             }
+            let old = route.take_out(|s| s.id == id);
+            self.switch(&routes, &old);
             self.persist(&routes)?;
-            removed.targets
+            old
         };
-        let closed = drain(&old, drain_timeout).await;
-        self.forget_drained(name, &old, false).await;
-        Ok(closed)
+        Ok(self.drain_out(name, &old, drain_timeout, false).await)
     }
 
     pub async fn pause(&self, name: &str, limit: Duration) -> Result<(), ControlError> {
@@ -495,6 +492,33 @@ impl Control {
             });
         }
         Ok(())
+    }
+
+    /// The switch step after sets were taken out: publishes the route without them, then
+    /// marks their targets draining, and returns when the new snapshot went live.
+    fn switch(&self, routes: &BTreeMap<String, RouteState>, leaving: &[Arc<Target>]) -> Instant {
+        // Publish before marking the old targets draining: a request still holding the
+        // previous snapshot must find them usable, or it would see no target at all.
+        self.publish(routes);
+        let switched_at = Instant::now();
+        for t in leaving {
+            t.start_draining();
+        }
+        switched_at
+    }
+
+    /// The drain step: waits until no request or tunnel is open on `leaving`, up to
+    /// `timeout`, closes what is left, forgets the targets and returns how many were open.
+    async fn drain_out(
+        &self,
+        name: &str,
+        leaving: &[Arc<Target>],
+        timeout: Duration,
+        end_deploy: bool,
+    ) -> usize {
+        let closed = drain(leaving, timeout).await;
+        self.forget_drained(name, leaving, end_deploy).await;
+        closed
     }
 
     /// Drained targets leave the route; `end_deploy` also ends the deploy that drained them.

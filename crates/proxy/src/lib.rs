@@ -2,7 +2,8 @@
 //!
 //! This crate knows routes, addresses and health. It knows nothing of Compose: berth's
 //! deploy code turns services into routes and containers into target addresses, and talks
-//! to a running proxy through the admin API (`client::AdminClient`).
+//! to a running proxy through the admin API, whose vocabulary and client live in
+//! `berth-proxy-api` so that callers need not link the data plane.
 //!
 //! Data plane: `server` accepts connections (HTTP/1.1 behind `framing_guard`, h2c, TLS
 //! with ALPN), `forward` routes each request through the `router` snapshot to a target the
@@ -19,7 +20,6 @@ pub mod access_log;
 pub mod admin;
 mod balance;
 pub mod body;
-pub mod client;
 pub mod config;
 pub mod control;
 pub mod error_page;
@@ -37,19 +37,14 @@ mod pool;
 pub mod request_head;
 pub mod request_id;
 mod response_body;
-pub mod route;
 pub mod router;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod status;
 pub mod target;
 pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 
-pub use client::{AdminClient, AdminError};
 pub use config::{AccessLog, HealthIntervals, ProxyConfig, Timeouts};
-pub use route::{RouteSpec, SetSpec};
 pub use server::{run, Exit, Plugins, ServeError};
-pub use status::{DeployReport, Status};

@@ -58,9 +58,9 @@ pub fn pick_excluding<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::RouteSpec;
     use crate::service::{RouteControl, TargetSet};
     use crate::target::Health;
+    use berth_proxy_api::route::RouteSpec;
     use std::collections::HashMap;
 
     fn service(sets: &[(u32, usize)]) -> Service {

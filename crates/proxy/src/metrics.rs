@@ -135,7 +135,7 @@ impl LatencyHistogram {
     }
 
     /// The count of each bucket (not cumulative), in bound order; the bounds are
-    /// [`latency_bound_seconds`].
+    /// [`berth_proxy_api::status::latency_bound_seconds`].
     pub fn counts(&self) -> Vec<u64> {
         self.inner
             .counts
@@ -155,15 +155,6 @@ impl LatencyHistogram {
         inner.counts[index].fetch_add(1, Relaxed);
         inner.sum_nanos.fetch_add((seconds * 1e9) as u64, Relaxed);
         inner.count.fetch_add(1, Relaxed);
-    }
-}
-
-/// The upper bound of latency bucket `i` in seconds: 0.5 ms doubling, the last one unbounded.
-pub fn latency_bound_seconds(i: usize) -> f64 {
-    if i >= 17 {
-        f64::INFINITY
-    } else {
-        0.0005 * 2f64.powi(i as i32)
     }
 }
 

@@ -1,7 +1,7 @@
 //! From a request's host and path to the route that serves it.
 
-use crate::route::normalize_host;
 use crate::service::Service;
+use berth_proxy_api::route::normalize_host;
 use std::sync::Arc;
 
 /// The routing table: an immutable snapshot that the control plane replaces atomically
@@ -114,8 +114,8 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::RouteSpec;
     use crate::service::RouteControl;
+    use berth_proxy_api::route::RouteSpec;
 
     fn svc(name: &str, hosts: &[&str], prefix: &str) -> Arc<Service> {
         Arc::new(Service {

@@ -1,7 +1,7 @@
 //! A route at run time: its spec, its target sets, and the controls shared by every snapshot.
 
-use crate::route::RouteSpec;
 use crate::target::Target;
+use berth_proxy_api::route::RouteSpec;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

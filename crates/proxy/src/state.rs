@@ -1,6 +1,6 @@
 //! The state file: routes as they were last configured, written atomically.
 
-use crate::route::RouteSpec;
+use berth_proxy_api::route::RouteSpec;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -1,29 +1,19 @@
 //! One upstream address and what the proxy knows about it right now.
 
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Health as the load balancer sees it. A target starts `Unknown` and gets no traffic until
-/// a check passes, so a container that is still booting (or a target restored from the
-/// state file) never receives a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Unknown = 0,
-    Healthy = 1,
-    Unhealthy = 2,
-}
+/// Health is part of the admin vocabulary (`GET /status` reports it); the data plane keeps
+/// it in an atomic as the enum's discriminant.
+pub use berth_proxy_api::status::Health;
 
-impl Health {
-    fn from_u8(value: u8) -> Health {
-        match value {
-            1 => Health::Healthy,
-            2 => Health::Unhealthy,
-            _ => Health::Unknown,
-        }
+fn health_from_u8(value: u8) -> Health {
+    match value {
+        1 => Health::Healthy,
+        2 => Health::Unhealthy,
+        _ => Health::Unknown,
     }
 }
 
@@ -77,12 +67,12 @@ impl Target {
     }
 
     pub fn health(&self) -> Health {
-        Health::from_u8(self.health.load(Ordering::Acquire))
+        health_from_u8(self.health.load(Ordering::Acquire))
     }
 
     /// Records a new health state; returns the previous one so callers can count transitions.
     pub fn set_health(&self, health: Health) -> Health {
-        let previous = Health::from_u8(self.health.swap(health as u8, Ordering::AcqRel));
+        let previous = health_from_u8(self.health.swap(health as u8, Ordering::AcqRel));
         if previous != health {
             self.health_tx.send_replace(health);
         }

@@ -47,7 +47,7 @@ async fn swap_under_load_fails_nothing_and_drains_long_requests_and_websockets()
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let drain_timeout = Duration::from_secs(6);
-    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let admin = berth_proxy_api::AdminClient::new(proxy.admin.socket());
     let deploy_started = Instant::now();
     let deploy = tokio::spawn(async move {
         admin
@@ -180,7 +180,7 @@ async fn concurrent_deploys_of_one_route_are_refused() {
     serve_web(&proxy, "v1", &[old.addr]).await;
     // The new set starts unhealthy so that the first deploy is still waiting on it.
     new.set_healthy(false);
-    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let admin = berth_proxy_api::AdminClient::new(proxy.admin.socket());
     let new_addr = new.addr;
     let first = tokio::spawn(async move {
         admin
@@ -225,7 +225,7 @@ async fn a_change_whose_client_disconnects_still_finishes() {
     let new = Backend::start("new").await;
     serve_web(&proxy, "v1", &[old.addr]).await;
     new.set_healthy(false);
-    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let admin = berth_proxy_api::AdminClient::new(proxy.admin.socket());
     let new_addr = new.addr;
     let client = tokio::spawn(async move {
         admin
@@ -283,7 +283,7 @@ async fn a_draining_target_can_come_back_as_a_new_set() {
         old.requests() > 0
     })
     .await;
-    let admin = berth_proxy::AdminClient::new(proxy.admin.socket());
+    let admin = berth_proxy_api::AdminClient::new(proxy.admin.socket());
     let drain =
         tokio::spawn(async move { admin.remove_set("web", "v1", Duration::from_secs(10)).await });
     support::eventually(Duration::from_secs(5), "v1 draining", || async {

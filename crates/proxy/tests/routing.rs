@@ -109,7 +109,7 @@ async fn a_killed_target_is_taken_out_at_its_first_failure() {
         after_kill, 0,
         "the killed target answered after it was killed"
     );
-    assert_eq!(dead.health, berth_proxy::status::HealthName::Unhealthy);
+    assert_eq!(dead.health, berth_proxy_api::status::HealthName::Unhealthy);
     // Only requests already racing towards it when it died may have tried it: at most one
     // per concurrent client (each retried on `a`).
     assert!(
@@ -494,7 +494,10 @@ async fn bad_admin_requests_change_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, berth_proxy::AdminError::Refused { status: 400, .. }),
+        matches!(
+            err,
+            berth_proxy_api::AdminError::Refused { status: 400, .. }
+        ),
         "{err:?}"
     );
     let err = proxy

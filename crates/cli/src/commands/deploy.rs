@@ -20,7 +20,7 @@ use berth_deploy::{
     desired_state, execute, plan, Context, ExecuteOptions, Holder, LockError, NewRelease, Outcome,
     PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
 };
-use berth_proxy::AdminClient;
+use berth_proxy_api::AdminClient;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};

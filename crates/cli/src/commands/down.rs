@@ -12,7 +12,7 @@ use berth_deploy::traffic::replica_set;
 use berth_deploy::{
     desired_state, execute, plan_down, Actual, Context, Desired, DownOptions, ExecuteOptions,
 };
-use berth_proxy::{AdminClient, AdminError};
+use berth_proxy_api::{AdminClient, AdminError};
 use std::time::Duration;
 
 pub fn run(p: &ProjectArgs, a: &DownArgs) -> Result<(), CliError> {

@@ -6,7 +6,8 @@ use crate::args::{
     ProxyArgs, ProxyCommand, ProxyDeployArgs, ProxyRouteAddArgs, ProxyRouteCommand, ProxyRunArgs,
     ProxyStatusArgs, TextFormat,
 };
-use berth_proxy::{AdminClient, AdminError, ProxyConfig, RouteSpec, SetSpec};
+use berth_proxy::ProxyConfig;
+use berth_proxy_api::{AdminClient, AdminError, RouteSpec, SetSpec};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -324,8 +325,14 @@ fn route_spec(r: &ProxyRouteAddArgs) -> Result<RouteSpec, CliError> {
 }
 
 fn deploy(socket: PathBuf, d: &ProxyDeployArgs) -> Result<(), CliError> {
-    let health_timeout = duration("--health-timeout", &d.health_timeout)?;
-    let drain_timeout = duration("--drain-timeout", &d.drain_timeout)?;
+    let health_timeout = match &d.health_timeout {
+        Some(text) => duration("--health-timeout", text)?,
+        None => berth_proxy_api::DEFAULT_HEALTH_TIMEOUT,
+    };
+    let drain_timeout = match &d.drain_timeout {
+        Some(text) => duration("--drain-timeout", text)?,
+        None => berth_proxy_api::DEFAULT_DRAIN_TIMEOUT,
+    };
     let set = SetSpec {
         id: d.set.clone().unwrap_or_else(|| {
             let now = std::time::SystemTime::now()

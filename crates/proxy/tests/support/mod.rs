@@ -7,7 +7,8 @@ pub mod backend;
 pub mod load;
 pub mod recorder;
 
-use berth_proxy::{AdminClient, Plugins, ProxyConfig};
+use berth_proxy::{Plugins, ProxyConfig};
+use berth_proxy_api::AdminClient;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,8 +126,13 @@ where
 }
 
 /// A route for `host` with one set of targets and health checks on `/up`.
-pub fn route(name: &str, host: &str, set: &str, targets: &[SocketAddr]) -> berth_proxy::RouteSpec {
-    berth_proxy::RouteSpec {
+pub fn route(
+    name: &str,
+    host: &str,
+    set: &str,
+    targets: &[SocketAddr],
+) -> berth_proxy_api::RouteSpec {
+    berth_proxy_api::RouteSpec {
         name: name.to_string(),
         hosts: vec![host.to_string()],
         path_prefix: "/".to_string(),
@@ -136,8 +142,8 @@ pub fn route(name: &str, host: &str, set: &str, targets: &[SocketAddr]) -> berth
     }
 }
 
-pub fn set_of(id: &str, weight: u32, targets: &[SocketAddr]) -> berth_proxy::SetSpec {
-    berth_proxy::SetSpec {
+pub fn set_of(id: &str, weight: u32, targets: &[SocketAddr]) -> berth_proxy_api::SetSpec {
+    berth_proxy_api::SetSpec {
         id: id.to_string(),
         weight,
         targets: targets.iter().map(|a| a.to_string()).collect(),
@@ -153,7 +159,7 @@ pub async fn wait_route_healthy(admin: &AdminClient, route: &str) {
                 && r.sets.iter().all(|s| {
                     s.targets
                         .iter()
-                        .all(|t| t.health == berth_proxy::status::HealthName::Healthy)
+                        .all(|t| t.health == berth_proxy_api::status::HealthName::Healthy)
                 })
         })
     })

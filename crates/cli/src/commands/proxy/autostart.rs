@@ -9,7 +9,7 @@ use super::super::session::Session;
 use super::super::CliError;
 use super::boot::{self, Boot, Linkage};
 use super::container;
-use berth_proxy::AdminClient;
+use berth_proxy_api::AdminClient;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

@@ -290,7 +290,7 @@ impl Boot {
             let _ = engine.remove_container(&id, true, true).await;
             return Err(e.into());
         }
-        let client = berth_proxy::AdminClient::new(&self.socket);
+        let client = berth_proxy_api::AdminClient::new(&self.socket);
         if wait_for(READY_TIMEOUT, || async {
             client.status().await.ok().map(|s| s.pid)
         })
@@ -369,7 +369,7 @@ impl Boot {
             .get(SOCKET_LABEL)
             .map(PathBuf::from)
             .unwrap_or_else(|| self.socket.clone());
-        let client = berth_proxy::AdminClient::new(&socket);
+        let client = berth_proxy_api::AdminClient::new(&socket);
         let old_pid = tokio::time::timeout(Duration::from_secs(5), client.status())
             .await
             .ok()

@@ -41,7 +41,7 @@ pub(super) fn stop(socket: &Path) -> Result<(), CliError> {
             }
             Some(c) => println!("{name} is already stopped ({})", c.state),
             None => {
-                let client = berth_proxy::AdminClient::new(socket);
+                let client = berth_proxy_api::AdminClient::new(socket);
                 match tokio::time::timeout(Duration::from_secs(5), client.status()).await {
                     Ok(Ok(status)) => {
                         return Err(CliError::Failed(format!(

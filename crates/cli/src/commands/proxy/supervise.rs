@@ -177,7 +177,7 @@ fn upgrade(
 /// the sockets: the moment the upgrade is done for clients.
 async fn report_takeover(socket: PathBuf, new: Pid, old: Pid) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let client = berth_proxy::AdminClient::new(socket);
+    let client = berth_proxy_api::AdminClient::new(socket);
     while Instant::now() < deadline {
         if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(1), client.status()).await
         {

@@ -44,14 +44,36 @@ pub struct TargetStatus {
     /// 5xx responses the target sent (a deploy compares them with `requests`).
     #[serde(default)]
     pub server_errors: u64,
-    /// Responses per latency bucket (bounds: `metrics::latency_bound_seconds`), for a
+    /// Responses per latency bucket (bounds: [`latency_bound_seconds`]), for a
     /// canary's p99 against stable's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency_buckets: Vec<u64>,
 }
 
-/// Health as the admin API spells it: the data plane's own type.
-pub use crate::target::Health as HealthName;
+/// Health as the load balancer sees it. A target starts `Unknown` and gets no traffic until
+/// a check passes, so a container that is still booting (or a target restored from the
+/// state file) never receives a request. The discriminants are the proxy's atomic encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Unknown = 0,
+    Healthy = 1,
+    Unhealthy = 2,
+}
+
+/// The name `TargetStatus::health` has always had in the admin API's clients.
+pub use Health as HealthName;
+
+/// The upper bound of latency bucket `i` in seconds: 0.5 ms doubling, the last one
+/// unbounded. It is part of the wire contract: `TargetStatus::latency_buckets` counts per
+/// bucket, and a client reading them needs the same bounds as the proxy that counted.
+pub fn latency_bound_seconds(i: usize) -> f64 {
+    if i >= 17 {
+        f64::INFINITY
+    } else {
+        0.0005 * 2f64.powi(i as i32)
+    }
+}
 
 /// The answer to a deploy, after the drain.
 #[derive(Debug, Clone, Serialize, Deserialize)]

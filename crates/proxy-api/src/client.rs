@@ -1,6 +1,7 @@
-//! The admin API's client, used by the CLI and by tests.
+//! The admin API's client: one request per connection on the proxy's unix socket.
 
-use crate::admin::{
+use crate::answer::ErrorBody;
+use crate::request::{
     AddSetRequest, DeployRequest, MaintenanceRequest, PauseRequest, RemoveSetRequest,
     WeightsRequest,
 };
@@ -69,8 +70,8 @@ impl AdminClient {
     ) -> Result<DeployReport, AdminError> {
         let request = DeployRequest {
             set,
-            health_timeout_ms: health_timeout.as_millis() as u64,
-            drain_timeout_ms: drain_timeout.as_millis() as u64,
+            health_timeout,
+            drain_timeout,
         };
         self.call(
             Method::POST,
@@ -88,7 +89,7 @@ impl AdminClient {
     ) -> Result<(), AdminError> {
         let request = AddSetRequest {
             set,
-            health_timeout_ms: health_timeout.as_millis() as u64,
+            health_timeout,
         };
         self.unit(
             Method::POST,
@@ -104,9 +105,7 @@ impl AdminClient {
         id: &str,
         drain_timeout: Duration,
     ) -> Result<(), AdminError> {
-        let request = RemoveSetRequest {
-            drain_timeout_ms: drain_timeout.as_millis() as u64,
-        };
+        let request = RemoveSetRequest { drain_timeout };
         self.unit(
             Method::POST,
             &format!("/routes/{route}/sets/{id}/remove"),
@@ -129,9 +128,7 @@ impl AdminClient {
     }
 
     pub async fn pause(&self, route: &str, hold: Duration) -> Result<(), AdminError> {
-        let request = PauseRequest {
-            timeout_ms: hold.as_millis() as u64,
-        };
+        let request = PauseRequest { timeout: hold };
         self.unit(
             Method::POST,
             &format!("/routes/{route}/pause"),
@@ -226,10 +223,9 @@ impl AdminClient {
             .map_err(|e| AdminError::Protocol(e.to_string()))?
             .to_bytes();
         if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|body| body.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
             return Err(AdminError::Refused {
                 status: status.as_u16(),
                 message,
