@@ -11,6 +11,7 @@
 use crate::labels;
 use crate::policy::{FailureAction, Kind, Order, Policy, Route, MIN_REQUESTS_FOR_RATE};
 use crate::route_change::{self, RouteBefore};
+use crate::store::JournalStep;
 use crate::traffic::{replica_set, SetCounts, Traffic};
 use berth_compose::berth_ext::Strategy;
 use berth_engine::{ContainerSpec, ContainerSummary, Engine, EngineError, HealthOutcome};
@@ -106,8 +107,8 @@ pub struct Deployer<'a> {
     pub project: &'a str,
     pub release: u64,
     pub on: &'a (dyn Fn(DeployEvent) + Sync),
-    /// Called with a JSON step before each change that the journal should hold.
-    pub journal: &'a (dyn Fn(serde_json::Value) + Sync),
+    /// Called with a step before each change that the journal should hold.
+    pub journal: &'a (dyn Fn(JournalStep) + Sync),
     /// Asked while a canary runs: whether `berth promote` or `berth abort` was given.
     pub control: &'a (dyn Fn() -> Option<Manual> + Sync),
 }
@@ -382,9 +383,10 @@ impl Deployer<'_> {
                     t.set_weights(&route.name, weights, &u.service).await?;
                 }
                 self.switched(&u.service, &new_sets.join(","), healthy_at);
-                (self.journal)(serde_json::json!({
-                    "step": "switched", "service": u.service, "batch": i,
-                }));
+                (self.journal)(JournalStep::Switched {
+                    service: u.service.clone(),
+                    batch: i,
+                });
                 // Drain old: the replaced replicas leave rotation; in-flight requests and
                 // WebSockets finish, up to drain_timeout.
                 if !stop_first {
@@ -403,9 +405,10 @@ impl Deployer<'_> {
                     }
                 }
             } else {
-                (self.journal)(serde_json::json!({
-                    "step": "switched", "service": u.service, "batch": i,
-                }));
+                (self.journal)(JournalStep::Switched {
+                    service: u.service.clone(),
+                    batch: i,
+                });
             }
             // Stop old (kept, renamed, until the release commits).
             if !stop_first {
@@ -460,16 +463,19 @@ impl Deployer<'_> {
         for n in batch.iter() {
             let spec = &u.specs[(*n - 1) as usize];
             if let Some(o) = old.get(n) {
-                (self.journal)(serde_json::json!({
-                    "step": "aside", "service": u.service, "container": o.id, "name": o.name,
-                }));
+                (self.journal)(JournalStep::Aside {
+                    service: u.service.clone(),
+                    container: o.id.clone(),
+                    name: o.name.clone(),
+                });
                 self.engine
                     .rename_container(&o.id, &aside_name(&spec.name, self.release))
                     .await?;
             }
-            (self.journal)(serde_json::json!({
-                "step": "create", "service": u.service, "name": spec.name,
-            }));
+            (self.journal)(JournalStep::Create {
+                service: u.service.clone(),
+                name: spec.name.clone(),
+            });
             self.step(
                 &u.service,
                 format!("starting new {} (r{})", spec.name, self.release),
@@ -555,7 +561,9 @@ impl Deployer<'_> {
                 .collect(),
             maintenance: live.maintenance.clone(),
         };
-        (self.journal)(serde_json::json!({"step": "route-switch", "service": service}));
+        (self.journal)(JournalStep::RouteSwitch {
+            service: service.to_string(),
+        });
         t.pause(&route.name, SWITCH_HOLD, service).await?;
         let switched = async {
             t.put_route(&spec, service).await?;
@@ -594,9 +602,10 @@ impl Deployer<'_> {
             Some(spec) => RouteBefore::Present(spec),
             None => RouteBefore::Absent,
         };
-        (self.journal)(serde_json::json!({
-            "step": "route", "service": u.service, "before": before.to_json(),
-        }));
+        (self.journal)(JournalStep::Route {
+            service: u.service.clone(),
+            before: before.clone(),
+        });
         Ok(before)
     }
 
@@ -774,7 +783,9 @@ impl Deployer<'_> {
             .filter(|s| present.contains(s))
             .cloned()
             .collect();
-        (self.journal)(serde_json::json!({"step": "canary", "service": u.service}));
+        (self.journal)(JournalStep::Canary {
+            service: u.service.clone(),
+        });
         let share = |percent: u8| -> BTreeMap<String, u32> {
             // k new and m stable sets: new ones weigh p*m, stable ones (100-p)*k, so the
             // new ones together get exactly p percent.

@@ -10,6 +10,10 @@
 //! berth processes may use the same file for different projects, so writes take SQLite's write
 //! lock up front (`BEGIN IMMEDIATE`) and wait up to 5 s for it instead of failing at once.
 
+pub mod journal;
+
+pub use journal::JournalStep;
+
 use crate::clock::now_ms;
 use crate::store_error::StoreError;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
@@ -243,7 +247,7 @@ pub struct JournalEntry {
     pub seq: u64,
     /// Unix milliseconds.
     pub at: u64,
-    pub step: serde_json::Value,
+    pub step: JournalStep,
 }
 
 /// The state database. Open it with [`Store::open`]; it is closed on drop.
@@ -439,9 +443,9 @@ impl Store {
         &mut self,
         project: &str,
         number: u64,
-        step: &serde_json::Value,
+        step: impl Into<JournalStep>,
     ) -> Result<u64, StoreError> {
-        self.journal_append_tx(project, number, step)
+        self.journal_append_tx(project, number, &step.into())
             .map_err(|f| self.error(f))
     }
 
@@ -449,8 +453,10 @@ impl Store {
         &mut self,
         project: &str,
         number: u64,
-        step: &serde_json::Value,
+        step: &JournalStep,
     ) -> Result<u64, Failure> {
+        let text = serde_json::to_string(step)
+            .map_err(|e| Failure::Corrupt(format!("journal step cannot be written: {e}")))?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -462,13 +468,7 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO journal (project, number, seq, at, step) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                project,
-                to_i64(number),
-                seq,
-                to_i64(now_ms()),
-                step.to_string()
-            ],
+            params![project, to_i64(number), seq, to_i64(now_ms()), text],
         )?;
         tx.commit()?;
         to_u64(seq, "journal.seq")

@@ -17,8 +17,8 @@ use berth_deploy::policy::{parse_strategy, strategy_name, Kind, Policy};
 use berth_deploy::release::{self, read_journal, ReleaseError};
 use berth_deploy::rollout::{DeployEvent, Deployer, Manual, ServiceUpdate};
 use berth_deploy::{
-    desired_state, execute, plan, Context, ExecuteOptions, Holder, LockError, NewRelease, Outcome,
-    PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
+    desired_state, execute, plan, Context, ExecuteOptions, Holder, JournalStep, LockError,
+    NewRelease, Outcome, PlanOptions, ProjectLock, ServiceImage, Store, Traffic,
 };
 use berth_proxy::AdminClient;
 use std::collections::BTreeMap;
@@ -134,10 +134,9 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
         .journal(&project, target.number)
         .map_err(|e| CliError::Failed(e.to_string()))?
         .into_iter()
-        .find(|e| e.step.get("step").and_then(|s| s.as_str()) == Some("begin"))
-        .and_then(|e| e.step.get("specs").cloned())
-        .and_then(|v| {
-            serde_json::from_value::<BTreeMap<String, Vec<berth_engine::ContainerSpec>>>(v).ok()
+        .find_map(|e| match e.step {
+            JournalStep::Begin { specs, .. } => Some(specs),
+            _ => None,
         })
         .unwrap_or_default();
     drop(store);
@@ -178,13 +177,13 @@ pub fn decide(p: &ProjectArgs, promote: bool) -> Result<(), CliError> {
                 "no deploy of project `{project}` is running; `berth releases` shows the last ones"
             ))
         })?;
-    let step = if promote { "promote" } else { "abort" };
+    let step = if promote {
+        JournalStep::Promote
+    } else {
+        JournalStep::Abort
+    };
     store
-        .journal_append(
-            &project,
-            running.number,
-            &serde_json::json!({ "step": step }),
-        )
+        .journal_append(&project, running.number, step)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     println!(
         "release {}: {} requested",
@@ -503,23 +502,26 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         .begin_release(&project, &new)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let number = rel.number;
-    let journal = |step: serde_json::Value| {
+    let journal = |step: JournalStep| {
         if let Err(e) = store
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .journal_append(&project, number, &step)
+            .journal_append(&project, number, step)
         {
             crate::report::warning(&format!("cannot write the deploy journal: {e}"));
         }
     };
     // The whole desired spec of every service goes into the journal, so that a rollback
     // returns to the release's configuration (environment included), not only its images.
-    let specs: BTreeMap<&str, &Vec<berth_engine::ContainerSpec>> = desired
+    let specs = desired
         .services
         .iter()
-        .map(|d| (d.name.as_str(), &d.containers))
+        .map(|d| (d.name.clone(), d.containers.clone()))
         .collect();
-    journal(serde_json::json!({"step": "begin", "services": changed, "specs": specs}));
+    journal(JournalStep::Begin {
+        services: changed.clone(),
+        specs,
+    });
     let mut created: Vec<String> = preliminary
         .steps
         .iter()
@@ -541,14 +543,11 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
             .unwrap_or_else(PoisonError::into_inner)
             .journal(&project, number)
             .ok()?;
-        entries
-            .iter()
-            .rev()
-            .find_map(|e| match e.step.get("step").and_then(|s| s.as_str()) {
-                Some("promote") => Some(Manual::Promote),
-                Some("abort") => Some(Manual::Abort),
-                _ => None,
-            })
+        entries.iter().rev().find_map(|e| match e.step {
+            JournalStep::Promote => Some(Manual::Promote),
+            JournalStep::Abort => Some(Manual::Abort),
+            _ => None,
+        })
     };
     let d = Deployer {
         engine: &s.engine,
@@ -668,11 +667,10 @@ fn run_release(s: &Session, o: &Options) -> Result<(), CliError> {
         .cloned()
         .collect();
     if !standby.is_empty() {
-        journal(serde_json::json!({
-            "step": "standby",
-            "services": standby,
-            "until": berth_deploy::clock::now_ms() + o.keep_old.as_millis() as u64,
-        }));
+        journal(JournalStep::Standby {
+            services: standby.clone(),
+            until: berth_deploy::clock::now_ms() + o.keep_old.as_millis() as u64,
+        });
         on(DeployEvent::Step {
             service: standby.join(","),
             message: format!(
@@ -801,7 +799,7 @@ fn attach_routes(
     on: &(dyn Fn(DeployEvent) + Sync),
 ) -> Result<(), CliError> {
     let project = s.project().to_string();
-    let journal = |_: serde_json::Value| {};
+    let journal = |_: JournalStep| {};
     let d = Deployer {
         engine: &s.engine,
         traffic,
@@ -939,16 +937,19 @@ pub(crate) fn record_up(
     let rel = store
         .begin_release(&project, &new)
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    let specs: BTreeMap<&str, &Vec<berth_engine::ContainerSpec>> = desired
+    let specs = desired
         .services
         .iter()
-        .map(|d| (d.name.as_str(), &d.containers))
+        .map(|d| (d.name.clone(), d.containers.clone()))
         .collect();
     store
         .journal_append(
             &project,
             rel.number,
-            &serde_json::json!({"step": "begin", "services": changed, "specs": specs}),
+            JournalStep::Begin {
+                services: changed.clone(),
+                specs,
+            },
         )
         .and_then(|_| store.finish_release(&project, rel.number, Outcome::Succeeded))
         .map_err(|e| CliError::Failed(e.to_string()))?;
@@ -986,11 +987,11 @@ fn recover(
             }
         ),
     });
-    let journal = |step: serde_json::Value| {
+    let journal = |step: JournalStep| {
         let _ = store
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .journal_append(project, number, &step);
+            .journal_append(project, number, step);
     };
     let d = Deployer {
         engine: &s.engine,
