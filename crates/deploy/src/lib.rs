@@ -19,6 +19,7 @@ pub mod desired;
 pub mod error;
 pub mod execute;
 pub mod hash;
+pub mod images;
 pub mod labels;
 pub mod lock;
 pub mod order;

@@ -3,6 +3,25 @@
 //! (every touched service put back). Also what the next command does after a deploy was
 //! killed: read the journal and converge.
 
+mod attach;
+mod error;
+mod record;
+mod recover;
+mod run;
+mod state;
+
+pub use attach::{attach_routes, route_after_up, valid_policies, RouteAfterUp};
+pub use error::{short_id, ReleaseRunError};
+pub use record::{changed_since, config_hash, git_commit, record_up, RecordUp};
+pub use recover::{
+    converge_interrupted, recover as recover_interrupted, retire_standbys, Converged,
+};
+pub use run::{
+    containers_differ, release_strategy, rollout_policy, run, standby_services, validate,
+    ReleaseEvent, Request, Rollback, RunOutcome, Validated,
+};
+pub use state::StateDir;
+
 use crate::labels;
 use crate::policy::Policy;
 use crate::rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
