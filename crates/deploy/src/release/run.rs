@@ -567,3 +567,203 @@ fn label_release(desired: &mut Desired, number: u64) {
             .insert(labels::RELEASE.into(), format!("r{number}"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actual::Actual;
+    use crate::desired::DesiredService;
+    use crate::policy::Route;
+    use berth_engine::ContainerSummary;
+
+    fn worker() -> Policy {
+        crate::release::placeholder_policy()
+    }
+
+    fn routed(strategy: Strategy) -> Policy {
+        Policy {
+            kind: Kind::Routed(Route {
+                name: "shop-web".into(),
+                hosts: vec![],
+                path_prefix: "/".into(),
+                health_path: "/health".into(),
+                port: 8080,
+            }),
+            strategy,
+            ..worker()
+        }
+    }
+
+    fn update(service: &str, policy: Policy) -> ServiceUpdate {
+        ServiceUpdate {
+            service: service.into(),
+            specs: vec![],
+            old: vec![],
+            policy,
+        }
+    }
+
+    fn service(name: &str, hash: &str) -> DesiredService {
+        DesiredService {
+            name: name.into(),
+            image: "app:latest".into(),
+            build: None,
+            replicas: 1,
+            image_id: None,
+            config_hash: hash.into(),
+            depends_on: vec![],
+            health_deadline: Duration::from_secs(60),
+            containers: vec![],
+        }
+    }
+
+    fn container(service: &str, hash: &str, state: &str, oneoff: bool) -> ContainerSummary {
+        let labels = [
+            (labels::COMPOSE_PROJECT, "shop"),
+            (labels::COMPOSE_SERVICE, service),
+            (labels::COMPOSE_CONTAINER_NUMBER, "1"),
+            (
+                labels::COMPOSE_ONEOFF,
+                if oneoff { "True" } else { "False" },
+            ),
+            (labels::CONFIG_HASH, hash),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        ContainerSummary {
+            id: format!("{service}-{hash}"),
+            name: format!("shop-{service}-1"),
+            image: "app:latest".into(),
+            image_id: "sha256:1".into(),
+            labels,
+            state: state.into(),
+            health: None,
+            status: String::new(),
+            exit_code: None,
+            ports: vec![],
+            created: 0,
+        }
+    }
+
+    fn actual(containers: Vec<ContainerSummary>) -> Actual {
+        Actual {
+            containers,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_release_strategy_is_the_first_changed_routed_services() {
+        let policies: BTreeMap<String, Policy> = [
+            ("db".to_string(), worker()),
+            ("api".to_string(), routed(Strategy::Canary)),
+            ("web".to_string(), routed(Strategy::BlueGreen)),
+        ]
+        .into_iter()
+        .collect();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            release_strategy(&names(&["db", "web", "api"]), &policies),
+            "blue-green"
+        );
+        assert_eq!(release_strategy(&names(&["api"]), &policies), "canary");
+        // Workers alone, or nothing changed, roll.
+        assert_eq!(release_strategy(&names(&["db"]), &policies), "rolling");
+        assert_eq!(release_strategy(&[], &policies), "rolling");
+    }
+
+    #[test]
+    fn a_rollback_rolls_a_canary_and_keeps_other_strategies() {
+        let canary = routed(Strategy::Canary);
+        assert_eq!(rollout_policy(&canary, true).strategy, Strategy::Rolling);
+        assert_eq!(rollout_policy(&canary, false).strategy, Strategy::Canary);
+        let bg = routed(Strategy::BlueGreen);
+        assert_eq!(rollout_policy(&bg, true).strategy, Strategy::BlueGreen);
+    }
+
+    #[test]
+    fn routed_blue_green_services_stay_on_standby_unless_keep_old_is_zero() {
+        let updates = vec![
+            update("web", routed(Strategy::BlueGreen)),
+            update("api", routed(Strategy::Rolling)),
+            // A worker has no traffic to switch back, so it has no standby.
+            update(
+                "jobs",
+                Policy {
+                    strategy: Strategy::BlueGreen,
+                    ..worker()
+                },
+            ),
+        ];
+        assert_eq!(
+            standby_services(&updates, Duration::from_secs(600)),
+            ["web"]
+        );
+        assert!(standby_services(&updates, Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn a_service_changes_when_a_container_has_another_hash_or_is_not_up() {
+        let web = service("web", "h2");
+        let same = actual(vec![container("web", "h2", "running", false)]);
+        assert_eq!(containers_differ(&same, "shop", &web), Some(false));
+        let other = actual(vec![
+            container("web", "h2", "running", false),
+            container("web", "h1", "running", false),
+        ]);
+        assert_eq!(containers_differ(&other, "shop", &web), Some(true));
+        let stopped = actual(vec![container("web", "h2", "exited", false)]);
+        assert_eq!(containers_differ(&stopped, "shop", &web), Some(true));
+        // One-offs do not count; without containers a service is created, not rolled.
+        let oneoff = actual(vec![container("web", "h1", "running", true)]);
+        assert_eq!(containers_differ(&oneoff, "shop", &web), None);
+        assert_eq!(containers_differ(&actual(vec![]), "shop", &web), None);
+    }
+
+    #[test]
+    fn the_config_hash_covers_every_service_in_order() {
+        let a = crate::release::config_hash([("db", "1"), ("web", "2")]);
+        assert_eq!(a, crate::release::config_hash([("db", "1"), ("web", "2")]));
+        assert_ne!(a, crate::release::config_hash([("db", "1"), ("web", "3")]));
+        assert_ne!(a, crate::release::config_hash([("web", "2"), ("db", "1")]));
+        assert_eq!(
+            a,
+            blake3::hash(b"db=1;web=2;").to_hex().to_string(),
+            "the hash releases already recorded"
+        );
+    }
+
+    #[test]
+    fn up_records_services_whose_hash_differs_or_that_are_new() {
+        let desired = Desired {
+            project: "shop".into(),
+            networks: vec![],
+            external_networks: vec![],
+            volumes: vec![],
+            external_volumes: vec![],
+            services: vec![service("db", "1"), service("web", "2"), service("new", "3")],
+            levels: vec![],
+            all_services: Default::default(),
+            warnings: vec![],
+        };
+        let last = vec![
+            ServiceImage {
+                service: "db".into(),
+                image_ref: "db:15".into(),
+                image_id: "sha256:d".into(),
+                config_hash: "1".into(),
+            },
+            ServiceImage {
+                service: "web".into(),
+                image_ref: "web:1".into(),
+                image_id: "sha256:w".into(),
+                config_hash: "old".into(),
+            },
+        ];
+        assert_eq!(
+            crate::release::changed_since(&desired, &last),
+            ["web", "new"]
+        );
+    }
+}
