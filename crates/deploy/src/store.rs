@@ -84,17 +84,12 @@ const MIGRATIONS: &[&str] = &[
 /// Where the CLI keeps the state database: `/var/lib/berth/state.db` for root, else
 /// `$XDG_STATE_HOME/berth/state.db`, falling back to `~/.local/state/berth/state.db` as the
 /// XDG base directory specification says (and to a per-user temporary directory without `HOME`).
-pub fn default_path() -> PathBuf {
-    path_for(
-        is_root(),
-        std::env::var_os("XDG_STATE_HOME"),
-        std::env::var_os("HOME"),
-    )
-}
-
-/// [`default_path`]'s rule on explicit inputs, so that it can be tested without changing the
-/// test process's environment.
-fn path_for(root: bool, xdg_state_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+/// The caller reads the environment (once per run) and passes what it found.
+pub fn default_path_in(
+    root: bool,
+    xdg_state_home: Option<OsString>,
+    home: Option<OsString>,
+) -> PathBuf {
     if root {
         return PathBuf::from("/var/lib/berth/state.db");
     }
@@ -119,10 +114,6 @@ fn user_id() -> u32 {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(u32::MAX)
-}
-
-fn is_root() -> bool {
-    user_id() == 0
 }
 
 /// Where a release is in its life. Only `Running` changes, once, to one of the others.
@@ -802,20 +793,20 @@ mod tests {
     fn default_path_rule() {
         let os = |s: &str| Some(OsString::from(s));
         assert_eq!(
-            path_for(true, os("/x"), os("/home/a")),
+            default_path_in(true, os("/x"), os("/home/a")),
             Path::new("/var/lib/berth/state.db")
         );
         assert_eq!(
-            path_for(false, os("/x/state"), os("/home/a")),
+            default_path_in(false, os("/x/state"), os("/home/a")),
             Path::new("/x/state/berth/state.db")
         );
         for ignored in ["", "relative/state"] {
             assert_eq!(
-                path_for(false, os(ignored), os("/home/a")),
+                default_path_in(false, os(ignored), os("/home/a")),
                 Path::new("/home/a/.local/state/berth/state.db")
             );
         }
-        let fallback = path_for(false, None, None);
+        let fallback = default_path_in(false, None, None);
         assert!(fallback.starts_with(std::env::temp_dir()));
         assert!(fallback.ends_with("state.db"));
     }

@@ -20,18 +20,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Where releases and locks live: `$BERTH_STATE_DIR` when set (tests, several hosts' state
-/// side by side), else beside the state store's default path.
+/// Where releases and locks live (see [`crate::env::Env::deploy_state_dir`]).
 pub(crate) fn state_dir() -> StateDir {
-    StateDir::new(
-        match std::env::var_os("BERTH_STATE_DIR").filter(|p| !p.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => berth_deploy::store::default_path()
-                .parent()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(".")),
-        },
-    )
+    StateDir::new(crate::env::get().deploy_state_dir())
 }
 
 /// The high phase of `deploy` and `rollback`: flags checked and resolved.
