@@ -30,10 +30,11 @@ pub enum ReleaseRunError {
     ProxyDown(AdminError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Boxed, as planning errors carry the whole conflict they found.
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    Plan(Box<PlanError>),
     #[error(transparent)]
-    Execute(#[from] ExecuteError),
+    Execute(Box<ExecuteError>),
     #[error(transparent)]
     Images(#[from] ImageError),
     /// A rollback's image was removed from the engine since its release.
@@ -55,6 +56,18 @@ pub enum ReleaseRunError {
         #[source]
         source: RolloutError,
     },
+}
+
+impl From<PlanError> for ReleaseRunError {
+    fn from(e: PlanError) -> ReleaseRunError {
+        ReleaseRunError::Plan(Box::new(e))
+    }
+}
+
+impl From<ExecuteError> for ReleaseRunError {
+    fn from(e: ExecuteError) -> ReleaseRunError {
+        ReleaseRunError::Execute(Box::new(e))
+    }
 }
 
 /// An image id as people read it: without `sha256:`, 12 characters.
