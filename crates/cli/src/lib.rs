@@ -40,6 +40,7 @@ macro_rules! eprint {
 
 pub mod args;
 pub mod commands;
+pub mod env;
 pub mod exit;
 pub mod output;
 pub mod progress;
@@ -53,6 +54,7 @@ use std::process::ExitCode;
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn run() -> ExitCode {
+    env::init(env::Env::read());
     let args = match args::Cli::try_parse() {
         Ok(a) => a,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {

@@ -113,3 +113,43 @@ impl Actual {
         self.volumes.iter().find(|n| n.name == name)
     }
 }
+
+/// What is on the engine: the project's containers, and every network and volume (the planner
+/// checks external ones and name clashes).
+pub async fn read(
+    engine: &berth_engine::Engine,
+    project: &str,
+) -> Result<Actual, berth_engine::EngineError> {
+    let containers = engine
+        .list_containers(&[(labels::COMPOSE_PROJECT, Some(project))], true)
+        .await?;
+    let networks = engine
+        .list_networks(&[])
+        .await?
+        .into_iter()
+        .map(|n| ResourceSummary::new(n.name, n.labels))
+        .collect();
+    let volumes = engine
+        .list_volumes(&[])
+        .await?
+        .into_iter()
+        .map(|v| ResourceSummary::new(v.name, v.labels))
+        .collect();
+    // Containers berth did not create (e.g. from `docker-compose up`) are read back, so the
+    // planner can adopt the ones that already run what the project asks for.
+    let mut observed = BTreeMap::new();
+    for c in containers
+        .iter()
+        .filter(|c| !c.labels.contains_key(labels::CONFIG_HASH))
+    {
+        if let Some(o) = engine.observe_container(&c.id).await? {
+            observed.insert(c.id.clone(), o);
+        }
+    }
+    Ok(Actual {
+        containers,
+        networks,
+        volumes,
+        observed,
+    })
+}

@@ -23,6 +23,7 @@ pub mod desired;
 pub mod error;
 pub mod execute;
 pub mod hash;
+pub mod images;
 pub mod labels;
 pub mod lock;
 pub mod order;
@@ -48,7 +49,9 @@ pub use plan::{plan, plan_down, DownOptions, Plan, PlanOptions, Step};
 pub use policy::{policy, Kind, Policy};
 pub use release::{Interrupted, ReleaseError};
 pub use rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
-pub use store::{JournalEntry, NewRelease, Outcome, Release, ReleaseStatus, ServiceImage, Store};
+pub use store::{
+    JournalEntry, JournalStep, NewRelease, Outcome, Release, ReleaseStatus, ServiceImage, Store,
+};
 pub use store_error::StoreError;
 pub use traffic::Traffic;
 pub use watch::{

@@ -16,11 +16,6 @@ pub const DEFAULT_MONITOR: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_ERROR_RATE: f64 = berth_compose::berth_ext::Canary::DEFAULT_MAX_ERROR_RATE;
 /// Fewer requests than this in the monitor window say nothing about an error rate.
 pub const MIN_REQUESTS_FOR_RATE: u64 = 20;
-/// How long in-flight requests and WebSockets may run on the old replicas after the switch
-/// when `x-berth.drain_timeout` is not set. The value is the proxy's own default for a
-/// request that omits it, so it is defined once, in the admin vocabulary; this name stays
-/// for the release code that builds a worker's policy.
-pub use berth_proxy_api::DEFAULT_DRAIN_TIMEOUT as DEFAULT_DRAIN;
 /// How long a blue-green deploy keeps the previous set running for an instant rollback.
 pub const DEFAULT_KEEP_OLD: Duration = Duration::from_secs(300);
 

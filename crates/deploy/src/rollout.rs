@@ -11,6 +11,7 @@
 use crate::labels;
 use crate::policy::{FailureAction, Kind, Order, Policy, Route, MIN_REQUESTS_FOR_RATE};
 use crate::route_change::{self, RouteBefore};
+use crate::store::JournalStep;
 use crate::traffic::{replica_set, SetCounts, Traffic};
 use berth_compose::berth_ext::Strategy;
 use berth_engine::{ContainerSpec, ContainerSummary, Engine, EngineError, HealthOutcome};
@@ -106,8 +107,8 @@ pub struct Deployer<'a> {
     pub project: &'a str,
     pub release: u64,
     pub on: &'a (dyn Fn(DeployEvent) + Sync),
-    /// Called with a JSON step before each change that the journal should hold.
-    pub journal: &'a (dyn Fn(serde_json::Value) + Sync),
+    /// Called with a step before each change that the journal should hold.
+    pub journal: &'a (dyn Fn(JournalStep) + Sync),
     /// Asked while a canary runs: whether `berth promote` or `berth abort` was given.
     pub control: &'a (dyn Fn() -> Option<Manual> + Sync),
 }
@@ -189,6 +190,51 @@ fn failed_share(d: &SetCounts, bound: f64) -> String {
     )
 }
 
+/// Whether all of a service's new replicas start in one batch: a routed blue-green or canary
+/// service, or a route whose shared settings change (proven on a staging route), moves its
+/// traffic in one swap.
+fn all_at_once(routed: bool, staging: bool, strategy: Strategy) -> bool {
+    routed && (staging || matches!(strategy, Strategy::BlueGreen | Strategy::Canary))
+}
+
+/// Replicas 1 to `wanted` in the batches they are replaced in: one batch when all at once,
+/// else `parallelism` at a time.
+fn batches(wanted: u64, all_at_once: bool, parallelism: usize) -> Vec<Vec<u64>> {
+    let size = if all_at_once {
+        (wanted as usize).max(1)
+    } else {
+        parallelism
+    };
+    let numbers: Vec<u64> = (1..=wanted).collect();
+    numbers.chunks(size).map(<[u64]>::to_vec).collect()
+}
+
+/// The weights of a one-swap switch: every new set takes traffic, and every old set the
+/// route still has gets weight 0 (old sets already gone are not named).
+fn swap_weights(
+    new_sets: &[String],
+    old_sets: &[String],
+    present: &[String],
+) -> BTreeMap<String, u32> {
+    let mut weights: BTreeMap<String, u32> = new_sets.iter().map(|s| (s.clone(), 100)).collect();
+    for s in old_sets.iter().filter(|s| present.contains(s)) {
+        weights.insert(s.clone(), 0);
+    }
+    weights
+}
+
+/// The weights that give the new sets `percent` of the traffic together. With k new and m
+/// stable sets, new ones weigh p*m and stable ones (100-p)*k.
+fn canary_weights(percent: u8, new_sets: &[String], stable: &[String]) -> BTreeMap<String, u32> {
+    let (k, m) = (new_sets.len() as u32, stable.len().max(1) as u32);
+    let p = u32::from(percent.min(100));
+    new_sets
+        .iter()
+        .map(|s| (s.clone(), p * m))
+        .chain(stable.iter().map(|s| (s.clone(), (100 - p) * k)))
+        .collect()
+}
+
 impl Deployer<'_> {
     fn step(&self, service: &str, message: impl Into<String>) {
         (self.on)(DeployEvent::Step {
@@ -207,6 +253,7 @@ impl Deployer<'_> {
     ///
     /// `before` is the route as it was before the release (read by [`Deployer::route_before`]).
     pub async fn roll(&self, u: &ServiceUpdate, before: &RouteBefore) -> Result<(), RolloutError> {
+        // Validate: a routed service needs the proxy.
         let p = &u.policy;
         let routed = match (&p.kind, self.traffic) {
             (Kind::Routed(route), Some(t)) => Some((route, t)),
@@ -287,15 +334,8 @@ impl Deployer<'_> {
             }
         }
 
-        let all_at_once = routed.is_some()
-            && (staging.is_some() || matches!(p.strategy, Strategy::BlueGreen | Strategy::Canary));
-        let batch_size = if all_at_once {
-            u.specs.len().max(1)
-        } else {
-            p.parallelism
-        };
-        let numbers: Vec<u64> = (1..=wanted).collect();
-        let batches: Vec<&[u64]> = numbers.chunks(batch_size).collect();
+        let all_at_once = all_at_once(routed.is_some(), staging.is_some(), p.strategy);
+        let batches = batches(wanted, all_at_once, p.parallelism);
         let stop_first = p.order == Order::StopFirst;
         let mut prestarted: Option<Vec<(u64, String, String)>> = None;
 
@@ -320,7 +360,7 @@ impl Deployer<'_> {
                 None => self.start_batch(u, batch, &old).await?,
             };
             let healthy_at = Instant::now();
-            // Switch.
+            // Shift traffic to the new replicas.
             if let Some((route, t)) = routed {
                 let mut new_sets = Vec::new();
                 let mut new_addrs = Vec::new();
@@ -368,23 +408,20 @@ impl Deployer<'_> {
                 } else if p.strategy == Strategy::Canary && all_at_once {
                     self.canary(t, route, u, &new_sets, &old_sets).await?;
                 } else if all_at_once {
-                    let mut weights: BTreeMap<String, u32> =
-                        new_sets.iter().map(|s| (s.clone(), 100)).collect();
                     let present: Vec<String> = t
                         .sets(&route.name)
                         .await?
                         .into_iter()
                         .map(|s| s.0)
                         .collect();
-                    for s in old_sets.iter().filter(|s| present.contains(s)) {
-                        weights.insert(s.clone(), 0);
-                    }
+                    let weights = swap_weights(&new_sets, &old_sets, &present);
                     t.set_weights(&route.name, weights, &u.service).await?;
                 }
                 self.switched(&u.service, &new_sets.join(","), healthy_at);
-                (self.journal)(serde_json::json!({
-                    "step": "switched", "service": u.service, "batch": i,
-                }));
+                (self.journal)(JournalStep::Switched {
+                    service: u.service.clone(),
+                    batch: i,
+                });
                 // Drain old: the replaced replicas leave rotation; in-flight requests and
                 // WebSockets finish, up to drain_timeout.
                 if !stop_first {
@@ -403,9 +440,10 @@ impl Deployer<'_> {
                     }
                 }
             } else {
-                (self.journal)(serde_json::json!({
-                    "step": "switched", "service": u.service, "batch": i,
-                }));
+                (self.journal)(JournalStep::Switched {
+                    service: u.service.clone(),
+                    batch: i,
+                });
             }
             // Stop old (kept, renamed, until the release commits).
             if !stop_first {
@@ -436,7 +474,7 @@ impl Deployer<'_> {
                 if stop_first {
                     look.await?;
                 } else {
-                    let next = self.start_batch(u, batches[i + 1], &old);
+                    let next = self.start_batch(u, &batches[i + 1], &old);
                     // A failed look cancels the next batch's start at once; the revert
                     // removes whatever it had created.
                     let ((), next) = futures_util::future::try_join(look, next).await?;
@@ -444,6 +482,8 @@ impl Deployer<'_> {
                 }
             }
         }
+        // Monitor the new version for the monitor window. Commit is the caller's: old
+        // containers stay (stopped, renamed aside) until the whole release commits.
         self.watch(u, p.monitor).await
     }
 
@@ -460,16 +500,19 @@ impl Deployer<'_> {
         for n in batch.iter() {
             let spec = &u.specs[(*n - 1) as usize];
             if let Some(o) = old.get(n) {
-                (self.journal)(serde_json::json!({
-                    "step": "aside", "service": u.service, "container": o.id, "name": o.name,
-                }));
+                (self.journal)(JournalStep::Aside {
+                    service: u.service.clone(),
+                    container: o.id.clone(),
+                    name: o.name.clone(),
+                });
                 self.engine
                     .rename_container(&o.id, &aside_name(&spec.name, self.release))
                     .await?;
             }
-            (self.journal)(serde_json::json!({
-                "step": "create", "service": u.service, "name": spec.name,
-            }));
+            (self.journal)(JournalStep::Create {
+                service: u.service.clone(),
+                name: spec.name.clone(),
+            });
             self.step(
                 &u.service,
                 format!("starting new {} (r{})", spec.name, self.release),
@@ -555,7 +598,9 @@ impl Deployer<'_> {
                 .collect(),
             maintenance: live.maintenance.clone(),
         };
-        (self.journal)(serde_json::json!({"step": "route-switch", "service": service}));
+        (self.journal)(JournalStep::RouteSwitch {
+            service: service.to_string(),
+        });
         t.pause(&route.name, SWITCH_HOLD, service).await?;
         let switched = async {
             t.put_route(&spec, service).await?;
@@ -594,9 +639,10 @@ impl Deployer<'_> {
             Some(spec) => RouteBefore::Present(spec),
             None => RouteBefore::Absent,
         };
-        (self.journal)(serde_json::json!({
-            "step": "route", "service": u.service, "before": before.to_json(),
-        }));
+        (self.journal)(JournalStep::Route {
+            service: u.service.clone(),
+            before: before.clone(),
+        });
         Ok(before)
     }
 
@@ -774,18 +820,10 @@ impl Deployer<'_> {
             .filter(|s| present.contains(s))
             .cloned()
             .collect();
-        (self.journal)(serde_json::json!({"step": "canary", "service": u.service}));
-        let share = |percent: u8| -> BTreeMap<String, u32> {
-            // k new and m stable sets: new ones weigh p*m, stable ones (100-p)*k, so the
-            // new ones together get exactly p percent.
-            let (k, m) = (new_sets.len() as u32, stable.len().max(1) as u32);
-            let p = u32::from(percent.min(100));
-            new_sets
-                .iter()
-                .map(|s| (s.clone(), p * m))
-                .chain(stable.iter().map(|s| (s.clone(), (100 - p) * k)))
-                .collect()
-        };
+        (self.journal)(JournalStep::Canary {
+            service: u.service.clone(),
+        });
+        let share = |percent: u8| canary_weights(percent, new_sets, &stable);
         'steps: for step in &p.canary_steps {
             t.set_weights(&route.name, share(*step), &u.service).await?;
             (self.on)(DeployEvent::Weights {
@@ -1222,5 +1260,95 @@ impl Deployer<'_> {
                 })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_routed_blue_green_canary_or_staged_services_switch_at_once() {
+        assert!(all_at_once(true, false, Strategy::BlueGreen));
+        assert!(all_at_once(true, false, Strategy::Canary));
+        assert!(all_at_once(true, true, Strategy::Rolling));
+        assert!(!all_at_once(true, false, Strategy::Rolling));
+        // Without a route there is no traffic to swap.
+        assert!(!all_at_once(false, true, Strategy::BlueGreen));
+    }
+
+    #[test]
+    fn batches_follow_parallelism_or_hold_every_replica() {
+        assert_eq!(batches(5, false, 2), vec![vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(batches(3, false, 1), vec![vec![1], vec![2], vec![3]]);
+        assert_eq!(batches(3, true, 1), vec![vec![1, 2, 3]]);
+        assert!(batches(0, true, 1).is_empty());
+    }
+
+    #[test]
+    fn a_swap_zeroes_the_old_sets_the_route_still_has() {
+        let w = swap_weights(
+            &sets(&["n1", "n2"]),
+            &sets(&["o1", "o2"]),
+            &sets(&["o1", "n1"]),
+        );
+        let want: BTreeMap<String, u32> = [("n1", 100), ("n2", 100), ("o1", 0)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert_eq!(w, want);
+    }
+
+    #[test]
+    fn canary_weights_give_the_new_sets_exactly_their_share() {
+        let w = canary_weights(10, &sets(&["n1"]), &sets(&["s1", "s2"]));
+        assert_eq!(w["n1"], 20);
+        assert_eq!(w["s1"], 90);
+        assert_eq!(w["s2"], 90);
+        // 20 of 200: 10 percent.
+        let total: u32 = w.values().sum();
+        assert_eq!(w["n1"] * 10, total);
+        let all = canary_weights(100, &sets(&["n1"]), &sets(&["s1"]));
+        assert_eq!((all["n1"], all["s1"]), (100, 0));
+        let none = canary_weights(0, &sets(&["n1"]), &sets(&["s1"]));
+        assert_eq!((none["n1"], none["s1"]), (0, 100));
+    }
+
+    fn counts(requests: u64, errors: u64, latency: Vec<u64>) -> SetCounts {
+        SetCounts {
+            requests,
+            errors,
+            latency,
+        }
+    }
+
+    #[test]
+    fn a_canary_is_slower_at_four_times_stables_p99_above_50_ms() {
+        let n = crate::policy::MIN_REQUESTS_FOR_RATE;
+        // Every response in one bucket: the p99 is that bucket's bound.
+        let at = |bucket: usize| {
+            let mut l = vec![0; 16];
+            l[bucket] = n;
+            counts(n, 0, l)
+        };
+        let stable = at(2);
+        let (c, s) = (at(4).p99_ms().unwrap(), stable.p99_ms().unwrap());
+        assert!(c >= 4.0 * s);
+        assert_eq!(slower(&at(4), &stable).is_some(), c > 50.0);
+        assert!(slower(&at(2), &stable).is_none());
+        // Too few responses on either side say nothing.
+        assert!(slower(&counts(1, 0, vec![1]), &stable).is_none());
+    }
+
+    #[test]
+    fn the_failed_share_says_counts_rate_and_bound() {
+        assert_eq!(
+            failed_share(&counts(200, 10, vec![]), 0.01),
+            "10 of 200 requests failed (5.0%, the bound is 1.0%)"
+        );
     }
 }

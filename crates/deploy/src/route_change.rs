@@ -13,9 +13,10 @@ use berth_proxy_api::route::normalize_host;
 use berth_proxy_api::RouteSpec;
 
 /// What a routed service's route was before a release touched it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RouteBefore {
     /// Not known: the service is not routed, or a journal written before berth saved routes.
+    #[default]
     Unknown,
     /// The proxy had no route for the service.
     Absent,

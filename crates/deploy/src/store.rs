@@ -10,6 +10,10 @@
 //! berth processes may use the same file for different projects, so writes take SQLite's write
 //! lock up front (`BEGIN IMMEDIATE`) and wait up to 5 s for it instead of failing at once.
 
+pub mod journal;
+
+pub use journal::JournalStep;
+
 use crate::clock::now_ms;
 use crate::store_error::StoreError;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
@@ -80,17 +84,12 @@ const MIGRATIONS: &[&str] = &[
 /// Where the CLI keeps the state database: `/var/lib/berth/state.db` for root, else
 /// `$XDG_STATE_HOME/berth/state.db`, falling back to `~/.local/state/berth/state.db` as the
 /// XDG base directory specification says (and to a per-user temporary directory without `HOME`).
-pub fn default_path() -> PathBuf {
-    path_for(
-        is_root(),
-        std::env::var_os("XDG_STATE_HOME"),
-        std::env::var_os("HOME"),
-    )
-}
-
-/// [`default_path`]'s rule on explicit inputs, so that it can be tested without changing the
-/// test process's environment.
-fn path_for(root: bool, xdg_state_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
+/// The caller reads the environment (once per run) and passes what it found.
+pub fn default_path_in(
+    root: bool,
+    xdg_state_home: Option<OsString>,
+    home: Option<OsString>,
+) -> PathBuf {
     if root {
         return PathBuf::from("/var/lib/berth/state.db");
     }
@@ -115,10 +114,6 @@ fn user_id() -> u32 {
     std::fs::metadata("/proc/self")
         .map(|m| m.uid())
         .unwrap_or(u32::MAX)
-}
-
-fn is_root() -> bool {
-    user_id() == 0
 }
 
 /// Where a release is in its life. Only `Running` changes, once, to one of the others.
@@ -243,7 +238,7 @@ pub struct JournalEntry {
     pub seq: u64,
     /// Unix milliseconds.
     pub at: u64,
-    pub step: serde_json::Value,
+    pub step: JournalStep,
 }
 
 /// The state database. Open it with [`Store::open`]; it is closed on drop.
@@ -439,9 +434,9 @@ impl Store {
         &mut self,
         project: &str,
         number: u64,
-        step: &serde_json::Value,
+        step: impl Into<JournalStep>,
     ) -> Result<u64, StoreError> {
-        self.journal_append_tx(project, number, step)
+        self.journal_append_tx(project, number, &step.into())
             .map_err(|f| self.error(f))
     }
 
@@ -449,8 +444,10 @@ impl Store {
         &mut self,
         project: &str,
         number: u64,
-        step: &serde_json::Value,
+        step: &JournalStep,
     ) -> Result<u64, Failure> {
+        let text = serde_json::to_string(step)
+            .map_err(|e| Failure::Corrupt(format!("journal step cannot be written: {e}")))?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -462,13 +459,7 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO journal (project, number, seq, at, step) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                project,
-                to_i64(number),
-                seq,
-                to_i64(now_ms()),
-                step.to_string()
-            ],
+            params![project, to_i64(number), seq, to_i64(now_ms()), text],
         )?;
         tx.commit()?;
         to_u64(seq, "journal.seq")
@@ -802,20 +793,20 @@ mod tests {
     fn default_path_rule() {
         let os = |s: &str| Some(OsString::from(s));
         assert_eq!(
-            path_for(true, os("/x"), os("/home/a")),
+            default_path_in(true, os("/x"), os("/home/a")),
             Path::new("/var/lib/berth/state.db")
         );
         assert_eq!(
-            path_for(false, os("/x/state"), os("/home/a")),
+            default_path_in(false, os("/x/state"), os("/home/a")),
             Path::new("/x/state/berth/state.db")
         );
         for ignored in ["", "relative/state"] {
             assert_eq!(
-                path_for(false, os(ignored), os("/home/a")),
+                default_path_in(false, os(ignored), os("/home/a")),
                 Path::new("/home/a/.local/state/berth/state.db")
             );
         }
-        let fallback = path_for(false, None, None);
+        let fallback = default_path_in(false, None, None);
         assert!(fallback.starts_with(std::env::temp_dir()));
         assert!(fallback.ends_with("state.db"));
     }

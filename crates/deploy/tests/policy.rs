@@ -6,8 +6,7 @@ mod common;
 use berth_compose::berth_ext::Strategy;
 use berth_deploy::desired_state;
 use berth_deploy::policy::{
-    FailureAction, Kind, Order, Policy, Route, DEFAULT_DRAIN, DEFAULT_MAX_ERROR_RATE,
-    DEFAULT_MONITOR,
+    FailureAction, Kind, Order, Policy, Route, DEFAULT_MAX_ERROR_RATE, DEFAULT_MONITOR,
 };
 use common::{context, load_text};
 use std::time::Duration;
@@ -62,7 +61,7 @@ fn a_routed_service_gets_the_safe_defaults() {
     assert_eq!(p.monitor, DEFAULT_MONITOR);
     assert_eq!(p.max_error_rate, DEFAULT_MAX_ERROR_RATE);
     assert_eq!(p.failure_action, FailureAction::Rollback);
-    assert_eq!(p.drain_timeout, DEFAULT_DRAIN);
+    assert_eq!(p.drain_timeout, berth_proxy_api::DEFAULT_DRAIN_TIMEOUT);
     assert_eq!(p.drain_timeout, Duration::from_secs(30));
     assert_eq!(p.stop_grace, None);
     assert_eq!(p.canary_steps, vec![10, 50]);

@@ -10,6 +10,8 @@ mod logs;
 mod proxy;
 mod proxy_tls;
 mod ps;
+mod release_view;
+mod releases;
 mod run;
 mod session;
 mod systemd;
@@ -82,9 +84,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Systemd(a) => done(systemd::run(p, &a)),
         Command::Deploy(a) => done(deploy::deploy(p, &a)),
         Command::Rollback(a) => done(deploy::rollback(p, &a)),
-        Command::Releases(a) => done(deploy::releases(p, &a)),
-        Command::Promote => done(deploy::decide(p, true)),
-        Command::Abort => done(deploy::decide(p, false)),
+        Command::Releases(a) => done(releases::releases(p, &a)),
+        Command::Promote => done(releases::decide(p, true)),
+        Command::Abort => done(releases::decide(p, false)),
         Command::Proxy(a) => proxy::run(&a),
     }
 }

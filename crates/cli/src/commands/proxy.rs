@@ -113,8 +113,8 @@ pub fn admin_socket(flag: Option<PathBuf>) -> PathBuf {
     if let Some(path) = flag {
         return path;
     }
-    if let Some(path) = std::env::var_os("BERTH_PROXY_SOCKET").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
+    if let Some(path) = &crate::env::get().proxy_socket {
+        return path.clone();
     }
     runtime_dir().join("proxy.sock")
 }
@@ -123,8 +123,8 @@ fn runtime_dir() -> PathBuf {
     if is_root() {
         return PathBuf::from("/run/berth");
     }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("berth"),
+    match &crate::env::get().xdg_runtime_dir {
+        Some(dir) => dir.join("berth"),
         None => std::env::temp_dir().join(format!("berth-{}", user_id())),
     }
 }
@@ -132,25 +132,25 @@ fn runtime_dir() -> PathBuf {
 /// The proxy's data directory: under `$BERTH_STATE_DIR` when set (beside the deploy state,
 /// which is how tests and a second installation keep apart), else the per-user default.
 fn state_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BERTH_STATE_DIR").filter(|p| !p.is_empty()) {
-        return PathBuf::from(dir).join("proxy");
+    let env = crate::env::get();
+    if let Some(dir) = &env.state_dir {
+        return dir.join("proxy");
     }
     if is_root() {
         return PathBuf::from("/var/lib/berth/proxy");
     }
-    match std::env::var_os("XDG_STATE_HOME").filter(|p| !p.is_empty()) {
+    match env.xdg_state_home.as_ref().filter(|p| !p.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("berth/proxy"),
-        None => std::env::var_os("HOME")
+        None => env
+            .home
+            .as_ref()
             .map(|h| PathBuf::from(h).join(".local/state/berth/proxy"))
             .unwrap_or_else(|| runtime_dir().join("state")),
     }
 }
 
 fn user_id() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
+    crate::env::get().uid.unwrap_or(0)
 }
 
 fn is_root() -> bool {

@@ -26,7 +26,7 @@ pub fn run(p: &ProjectArgs, a: &SystemdArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let dir = if a.user {
-        let home = std::env::var_os("HOME").ok_or_else(|| {
+        let home = crate::env::get().home.clone().ok_or_else(|| {
             CliError::Failed("HOME is not set; cannot find ~/.config/systemd/user".into())
         })?;
         PathBuf::from(home).join(".config/systemd/user")

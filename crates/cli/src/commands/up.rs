@@ -1,13 +1,14 @@
 //! `berth up`: converge the project on the engine — build what is missing, create networks and
 //! volumes, create and start containers in dependency order, wait for health.
 
+use super::release_view::{image_error, image_text};
 use super::session::Session;
 use super::CliError;
 use crate::args::{ProjectArgs, UpArgs};
 use crate::progress::Progress;
+use berth_deploy::images::ImageEvent;
 use berth_deploy::{
     desired_state, execute_until, plan, Actual, Context, Desired, ExecuteOptions, PlanOptions,
-    ResourceSummary,
 };
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -109,17 +110,9 @@ pub(crate) fn converge(s: &Session, a: &UpArgs) -> Result<(), CliError> {
 /// Routed services join the host's proxy network; it is created here when no proxy was
 /// booted yet, so `up` works before `berth proxy boot`.
 pub(crate) fn ensure_proxy_network(s: &Session, desired: &Desired) -> Result<(), CliError> {
-    if desired
-        .external_networks
-        .iter()
-        .any(|n| n == berth_deploy::labels::PROXY_NETWORK)
-    {
-        s.rt.block_on(
-            s.engine
-                .ensure_network(&berth_deploy::labels::proxy_network()),
-        )?;
-    }
-    Ok(())
+    Ok(s.rt.block_on(berth_deploy::images::ensure_proxy_network(
+        &s.engine, desired,
+    ))?)
 }
 
 /// Builds images as needed and returns the id of every service's image.
@@ -129,82 +122,14 @@ pub(crate) fn images(
     build_all: bool,
     progress: &Progress,
 ) -> Result<BTreeMap<String, String>, CliError> {
-    let mut ids = BTreeMap::new();
-    let mut missing = Vec::new();
-    for svc in &desired.services {
-        let present = s.rt.block_on(s.engine.image_id(&svc.image))?;
-        let id = match (&svc.build, present) {
-            (Some(build), present) if build_all || present.is_none() => {
-                let started = Instant::now();
-                progress.message(&format!("building {} ({})", svc.name, svc.image));
-                let mut spec = build.clone();
-                if !spec.tags.contains(&svc.image) {
-                    spec.tags.push(svc.image.clone());
-                }
-                let built =
-                    s.rt.block_on(s.engine.build_image(&spec, |_| {}))
-                        .map_err(|e| CliError::Failed(format!("service `{}`: {e}", svc.name)))?;
-                progress.message(&format!(
-                    "✔ built {} in {:.1}s: {} steps, {} from cache, {} layers, {:.1} MB",
-                    svc.image,
-                    started.elapsed().as_secs_f64(),
-                    built.steps,
-                    built.cached_steps,
-                    built.layers,
-                    built.size_bytes as f64 / 1e6
-                ));
-                built.id
-            }
-            (_, Some(id)) => id,
-            (_, None) => {
-                missing.push(format!(
-                    "service `{}`: image {} is not on this engine and berth never pulls from a registry; build it, load it (`docker load`), or add `build:`",
-                    svc.name, svc.image
-                ));
-                continue;
-            }
-        };
-        ids.insert(svc.name.clone(), id);
-    }
-    if !missing.is_empty() {
-        return Err(CliError::Failed(missing.join("\n")));
-    }
-    Ok(ids)
+    let on = |e: ImageEvent| progress.message(&image_text(&e));
+    s.rt.block_on(berth_deploy::images::resolve(
+        &s.engine, desired, build_all, &on,
+    ))
+    .map_err(image_error)
 }
 
-/// What is on the engine: the project's containers, and every network and volume (the planner
-/// checks external ones and name clashes).
+/// What is on the engine: the project's containers, and every network and volume.
 pub fn actual(s: &Session) -> Result<Actual, CliError> {
-    let project = s.project().to_string();
-    let containers = s.rt.block_on(s.engine.list_containers(
-        &[(berth_deploy::labels::COMPOSE_PROJECT, Some(&project))],
-        true,
-    ))?;
-    let networks =
-        s.rt.block_on(s.engine.list_networks(&[]))?
-            .into_iter()
-            .map(|n| ResourceSummary::new(n.name, n.labels))
-            .collect();
-    let volumes =
-        s.rt.block_on(s.engine.list_volumes(&[]))?
-            .into_iter()
-            .map(|v| ResourceSummary::new(v.name, v.labels))
-            .collect();
-    // Containers berth did not create (e.g. from `docker-compose up`) are read back, so the
-    // planner can adopt the ones that already run what the project asks for.
-    let mut observed = BTreeMap::new();
-    for c in containers
-        .iter()
-        .filter(|c| !c.labels.contains_key(berth_deploy::labels::CONFIG_HASH))
-    {
-        if let Some(o) = s.rt.block_on(s.engine.observe_container(&c.id))? {
-            observed.insert(c.id.clone(), o);
-        }
-    }
-    Ok(Actual {
-        containers,
-        networks,
-        volumes,
-        observed,
-    })
+    Ok(s.rt.block_on(berth_deploy::actual::read(&s.engine, s.project()))?)
 }

@@ -19,9 +19,9 @@ pub(super) const SOCKET_LABEL: &str = "berth.proxy.admin-socket";
 pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
 pub(super) fn name() -> String {
-    std::env::var("BERTH_PROXY_CONTAINER")
-        .ok()
-        .filter(|n| !n.is_empty())
+    crate::env::get()
+        .proxy_container
+        .clone()
         .unwrap_or_else(|| DEFAULT_CONTAINER.to_string())
 }
 

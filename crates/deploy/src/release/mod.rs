@@ -3,11 +3,34 @@
 //! (every touched service put back). Also what the next command does after a deploy was
 //! killed: read the journal and converge.
 
+// Release errors carry the failing rollout (with its log lines) by value; they are made once
+// per command, so their size costs nothing worth a box on every variant.
+#![allow(clippy::result_large_err)]
+
+mod attach;
+mod error;
+mod record;
+mod recover;
+mod run;
+mod state;
+
+pub use attach::{attach_routes, route_after_up, valid_policies, RouteAfterUp};
+pub use error::{short_id, ReleaseRunError};
+pub use record::{changed_since, config_hash, git_commit, record_up, RecordUp};
+pub use recover::{
+    converge_interrupted, recover as recover_interrupted, retire_standbys, Converged,
+};
+pub use run::{
+    containers_differ, release_strategy, rollout_policy, run, standby_services, validate,
+    ReleaseEvent, Request, Rollback, RunOutcome, Validated,
+};
+pub use state::StateDir;
+
 use crate::labels;
 use crate::policy::Policy;
 use crate::rollout::{DeployEvent, Deployer, RolloutError, ServiceUpdate};
 use crate::route_change::RouteBefore;
-use crate::store::JournalEntry;
+use crate::store::{JournalEntry, JournalStep};
 use berth_engine::{ContainerSpec, EngineError, RestartPolicy};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -143,7 +166,7 @@ pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(),
                     return Err(ReleaseError::RevertFailed { first: e, revert });
                 }
             }
-            (d.journal)(serde_json::json!({"step": "reverted"}));
+            (d.journal)(JournalStep::Reverted);
             return Err(ReleaseError::RolledBack { source: e });
         }
     }
@@ -152,7 +175,7 @@ pub async fn roll_all(d: &Deployer<'_>, updates: &[ServiceUpdate]) -> Result<(),
 
 /// The release is good: mark it committed in the journal, then retire the old containers.
 pub async fn commit(d: &Deployer<'_>, services: &[String]) -> Result<(), RolloutError> {
-    (d.journal)(serde_json::json!({"step": "committed"}));
+    (d.journal)(JournalStep::Committed);
     for s in services {
         d.retire_old(s).await?;
     }
@@ -173,31 +196,13 @@ pub struct Interrupted {
 pub fn read_journal(entries: &[JournalEntry]) -> Interrupted {
     let mut out = Interrupted::default();
     for e in entries {
-        match e.step.get("step").and_then(|s| s.as_str()) {
-            Some("begin") => {
-                out.services = e
-                    .step
-                    .get("services")
-                    .and_then(|s| s.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+        match &e.step {
+            JournalStep::Begin { services, .. } => out.services = services.clone(),
+            JournalStep::Committed => out.committed = true,
+            JournalStep::Route { service, before } => {
+                out.routes.insert(service.clone(), before.clone());
             }
-            Some("committed") => out.committed = true,
-            Some("route") => {
-                if let Some(service) = e.step.get("service").and_then(|s| s.as_str()) {
-                    let before = e
-                        .step
-                        .get("before")
-                        .map(RouteBefore::from_json)
-                        .unwrap_or(RouteBefore::Unknown);
-                    out.routes.insert(service.to_string(), before);
-                }
-            }
-            Some("reverted") => out.reverted = true,
+            JournalStep::Reverted => out.reverted = true,
             _ => {}
         }
     }
@@ -258,7 +263,7 @@ fn placeholder_policy() -> Policy {
         monitor: Duration::ZERO,
         max_error_rate: crate::policy::DEFAULT_MAX_ERROR_RATE,
         failure_action: crate::policy::FailureAction::Rollback,
-        drain_timeout: crate::policy::DEFAULT_DRAIN,
+        drain_timeout: berth_proxy_api::DEFAULT_DRAIN_TIMEOUT,
         health_deadline: Duration::from_secs(60),
         stop_grace: None,
         canary_steps: Vec::new(),
