@@ -5,6 +5,10 @@
 //! and berth's deploy code and CLI (which call it). Keeping them here lets a deploy talk to
 //! the proxy without linking the proxy's data plane (TLS, ACME, metrics).
 
+// Only the CLI prints (ARCHITECTURE.md, invariants): a library reports through return values,
+// events and the writers it is given, so that output stays the CLI's to shape and to pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod answer;
 pub mod client;
 pub mod millis;

@@ -54,7 +54,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Interrupted | CliError::Execute(berth_deploy::ExecuteError::Interrupted) => {
-                130
+                exit::INTERRUPTED
             }
             CliError::Load(_) | CliError::Usage(_) | CliError::Plan(_) => exit::USAGE,
             CliError::Engine(_) | CliError::Io(_) | CliError::Failed(_) | CliError::Execute(_) => {
