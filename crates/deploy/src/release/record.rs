@@ -40,6 +40,23 @@ pub fn config_hash<'a>(services: impl IntoIterator<Item = (&'a str, &'a str)>) -
 
 /// The services whose desired configuration differs from what `last` recorded (or that it
 /// did not record at all).
+/// What a release records of each desired service whose image id is known: its image by
+/// name and id, and its configuration hash. A deploy and `up` record the same way.
+pub fn service_images(desired: &Desired, ids: &BTreeMap<String, String>) -> Vec<ServiceImage> {
+    desired
+        .services
+        .iter()
+        .filter_map(|d| {
+            ids.get(&d.name).map(|id| ServiceImage {
+                service: d.name.clone(),
+                image_ref: d.image.clone(),
+                image_id: id.clone(),
+                config_hash: d.config_hash.clone(),
+            })
+        })
+        .collect()
+}
+
 pub fn changed_since(desired: &Desired, last: &[ServiceImage]) -> Vec<String> {
     let recorded = |name: &str| last.iter().find(|r| r.service == name);
     desired
@@ -91,18 +108,7 @@ pub fn record_up(
         Ok(l) => l,
         Err(e) => return Ok(RecordUp::NotRecorded(e)),
     };
-    let mut services: Vec<ServiceImage> = desired
-        .services
-        .iter()
-        .filter_map(|d| {
-            ids.get(&d.name).map(|id| ServiceImage {
-                service: d.name.clone(),
-                image_ref: d.image.clone(),
-                image_id: id.clone(),
-                config_hash: d.config_hash.clone(),
-            })
-        })
-        .collect();
+    let mut services = service_images(desired, ids);
     // Services `up` did not select run what the last release recorded.
     for r in &last.services {
         if !services.iter().any(|x| x.service == r.service) {

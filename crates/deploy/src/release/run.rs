@@ -8,7 +8,7 @@
 
 use super::attach::attach_routes;
 use super::error::ReleaseRunError;
-use super::record::{config_hash, git_commit};
+use super::record::{config_hash, git_commit, service_images};
 use super::recover::{recover, retire_standbys};
 use super::state::StateDir;
 use crate::actual::Actual;
@@ -19,7 +19,7 @@ use crate::plan::{plan, Plan, PlanOptions, Step};
 use crate::policy::{strategy_name, Kind, Policy};
 use crate::release::{self as release_ops, ReleaseError};
 use crate::rollout::{DeployEvent, Deployer, Manual, ServiceUpdate};
-use crate::store::{JournalStep, NewRelease, Outcome, ServiceImage};
+use crate::store::{JournalStep, NewRelease, Outcome};
 use crate::traffic::Traffic;
 use crate::{execute, ExecuteOptions};
 use berth_compose::berth_ext::Strategy;
@@ -231,18 +231,7 @@ pub async fn run(
                 .map(|d| (d.name.as_str(), d.config_hash.as_str())),
         ),
         strategy: release_strategy(&changed, policies).to_string(),
-        services: desired
-            .services
-            .iter()
-            .filter_map(|d| {
-                ids.get(&d.name).map(|id| ServiceImage {
-                    service: d.name.clone(),
-                    image_ref: d.image.clone(),
-                    image_id: id.clone(),
-                    config_hash: d.config_hash.clone(),
-                })
-            })
-            .collect(),
+        services: service_images(&desired, &ids),
         rollback_of: req.rollback.as_ref().map(|rb| rb.number),
     };
     let rel = store
@@ -574,6 +563,7 @@ mod tests {
     use crate::actual::Actual;
     use crate::desired::DesiredService;
     use crate::policy::Route;
+    use crate::store::ServiceImage;
     use berth_engine::ContainerSummary;
 
     fn worker() -> Policy {
