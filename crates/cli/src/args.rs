@@ -78,6 +78,61 @@ pub enum Command {
     Abort,
     /// The host's reverse proxy: run it, boot it as a container, inspect and steer it
     Proxy(Box<ProxyArgs>),
+    /// Back up databases, volumes and bind-mounted data into a restic-format repository
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up the project (or SVC...) as one consistent set: dumps online, volumes and bind
+    /// mounts with their writers stopped
+    Create(BackupCreateArgs),
+    /// List the project's snapshots
+    List(BackupListArgs),
+    /// Write a snapshot back into its volume, directory or database
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    /// A tag added to every snapshot of this backup (repeatable)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Stop the services that write to a volume or bind mount while it is read (default)
+    #[arg(long, overrides_with = "no_stop")]
+    pub stop: bool,
+    /// Read volumes while their writers run; refused for a volume holding database files
+    #[arg(long)]
+    pub no_stop: bool,
+    /// Output: text, or one JSON object per snapshot
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+    /// Services to back up (default: all)
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRestoreArgs {
+    /// The snapshot: its id, the 8-character id `backup list` shows, or `latest`
+    pub snapshot: String,
+    /// Restore into another volume (compose key or engine name), directory, or service
+    #[arg(long, value_name = "TARGET")]
+    pub into: Option<String>,
+    /// Replace a target that holds data (berth takes a safety snapshot of it first)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -14,6 +14,10 @@ pub struct Env {
     pub proxy_socket: Option<PathBuf>,
     /// `BERTH_PROXY_CONTAINER` when set and not empty: the proxy container's name.
     pub proxy_container: Option<String>,
+    /// `BERTH_BACKUP_PASSWORD_FILE` when set and not empty: the backup repository's password.
+    pub backup_password_file: Option<PathBuf>,
+    /// `XDG_CONFIG_HOME` when set, not empty and absolute (as the XDG spec asks).
+    pub xdg_config_home: Option<PathBuf>,
     /// `XDG_RUNTIME_DIR` when set and not empty.
     pub xdg_runtime_dir: Option<PathBuf>,
     /// `XDG_STATE_HOME` as set (each rule decides what an empty or relative value means).
@@ -38,6 +42,8 @@ impl Env {
             proxy_container: std::env::var("BERTH_PROXY_CONTAINER")
                 .ok()
                 .filter(|n| !n.is_empty()),
+            backup_password_file: path("BERTH_BACKUP_PASSWORD_FILE"),
+            xdg_config_home: path("XDG_CONFIG_HOME").filter(|p| p.is_absolute()),
             xdg_runtime_dir: path("XDG_RUNTIME_DIR"),
             xdg_state_home: std::env::var_os("XDG_STATE_HOME"),
             home: std::env::var_os("HOME"),
@@ -45,6 +51,16 @@ impl Env {
                 use std::os::unix::fs::MetadataExt;
                 std::fs::metadata("/proc/self").map(|m| m.uid()).ok()
             },
+        }
+    }
+
+    /// The user's configuration directory: `$XDG_CONFIG_HOME`, else `~/.config`, else
+    /// `/etc` for a user without a home (the backup password's default home).
+    pub fn config_home(&self) -> PathBuf {
+        match (&self.xdg_config_home, &self.home) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(home)) if !home.is_empty() => PathBuf::from(home).join(".config"),
+            _ => PathBuf::from("/etc"),
         }
     }
 

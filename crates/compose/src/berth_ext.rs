@@ -14,12 +14,18 @@ pub struct ProjectBerth {
     pub backups: Option<Backups>,
 }
 
+/// Top-level `x-berth.backups`: where the repository is and how its password is kept.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Backups {
-    pub dir: Option<String>,
+    /// `repository` (or its older spelling `dir`): a path, relative to the project
+    /// directory; `./backups` when not written.
+    pub repository: Option<String>,
+    /// The file holding the repository's password; `~` is the user's home.
+    pub password_file: Option<String>,
     pub keep_last: Option<u32>,
     pub keep_daily: Option<u32>,
     pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
 }
 
 /// Service-level `x-berth`.
@@ -89,11 +95,69 @@ impl Canary {
     pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Service-level `x-berth.backup`: how the service's data is backed up.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackupKind {
+    /// `pg_dump --format=custom` by exec in the running server.
     Postgres,
+    /// `mysqldump --single-transaction` by exec (MariaDB or MySQL).
+    Mysql,
+    /// `BGSAVE`, then the RDB file.
+    Redis,
+    /// The named volumes the service mounts, with the service stopped (the default).
     Volume,
+    /// The host directories the service bind-mounts, with the service stopped.
+    Bind,
+    /// Nothing of this service is backed up.
     None,
+    /// The service's own dump and restore commands for engines berth does not know.
+    Custom {
+        /// Run by exec; writes the dump to `file` (or to standard output without one).
+        command: String,
+        /// Run by exec with the dump at `file` (or on standard input without one).
+        restore: String,
+        file: Option<String>,
+    },
+}
+
+impl BackupKind {
+    /// The spelling in `x-berth.backup` (`custom` for the mapping form).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BackupKind::Postgres => "postgres",
+            BackupKind::Mysql => "mysql",
+            BackupKind::Redis => "redis",
+            BackupKind::Volume => "volume",
+            BackupKind::Bind => "bind",
+            BackupKind::None => "none",
+            BackupKind::Custom { .. } => "custom",
+        }
+    }
+
+    /// The kind spelled `name` in the scalar form, or `None` when there is none of that name.
+    pub fn from_name(name: &str) -> Option<BackupKind> {
+        [
+            BackupKind::Postgres,
+            BackupKind::Mysql,
+            BackupKind::Redis,
+            BackupKind::Volume,
+            BackupKind::Bind,
+            BackupKind::None,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// A database engine whose files must never be copied while it runs.
+    pub fn is_database(&self) -> bool {
+        matches!(
+            self,
+            BackupKind::Postgres
+                | BackupKind::Mysql
+                | BackupKind::Redis
+                | BackupKind::Custom { .. }
+        )
+    }
 }
 
 struct P<'a> {
@@ -248,20 +312,37 @@ pub fn project(n: &Node, sources: &SourceMap) -> Result<ProjectBerth, Vec<Proble
             }
             "backups" => {
                 let mut b = Backups::default();
-                for (k, v) in p.map(v, "x-berth.backups", &["dir", "keep"]) {
+                let keys = ["repository", "dir", "password_file", "keep"];
+                for (k, v) in p.map(v, "x-berth.backups", &keys) {
                     match k {
-                        "dir" => b.dir = p.string(v, "x-berth.backups.dir"),
+                        // `dir` is the spelling of the first berth releases; both mean the
+                        // same local repository path.
+                        "repository" | "dir" => {
+                            b.repository = p.string(v, &format!("x-berth.backups.{k}"));
+                            if let Some(r) = &b.repository {
+                                if r.contains("://") || r.starts_with("rest:") {
+                                    p.err(
+                                        v,
+                                        format!("off-site backup repositories (`{r}`) are not supported yet"),
+                                        "write a local path such as ./backups",
+                                    );
+                                }
+                            }
+                        }
+                        "password_file" => {
+                            b.password_file = p.string(v, "x-berth.backups.password_file")
+                        }
                         "keep" => {
-                            for (k, v) in
-                                p.map(v, "x-berth.backups.keep", &["last", "daily", "weekly"])
-                            {
+                            let periods = ["last", "daily", "weekly", "monthly"];
+                            for (k, v) in p.map(v, "x-berth.backups.keep", &periods) {
                                 let n = p
                                     .uint(v, &format!("x-berth.backups.keep.{k}"), 10_000)
                                     .map(|x| x as u32);
                                 match k {
                                     "last" => b.keep_last = n,
                                     "daily" => b.keep_daily = n,
-                                    _ => b.keep_weekly = n,
+                                    "weekly" => b.keep_weekly = n,
+                                    _ => b.keep_monthly = n,
                                 }
                             }
                         }
@@ -278,6 +359,46 @@ pub fn project(n: &Node, sources: &SourceMap) -> Result<ProjectBerth, Vec<Proble
     } else {
         Err(p.problems)
     }
+}
+
+/// `x-berth.backup`: a kind's name, or `{ command, restore, file }`.
+fn backup_kind(p: &mut P<'_>, v: &Node) -> Option<BackupKind> {
+    if v.as_map().is_some() {
+        let (mut command, mut restore, mut file) = (None, None, None);
+        for (k, v) in p.map(v, "x-berth.backup", &["command", "restore", "file"]) {
+            let what = format!("x-berth.backup.{k}");
+            match k {
+                "command" => command = p.string(v, &what),
+                "restore" => restore = p.string(v, &what),
+                _ => file = p.string(v, &what),
+            }
+        }
+        return match (command, restore) {
+            (Some(command), Some(restore)) => Some(BackupKind::Custom {
+                command,
+                restore,
+                file,
+            }),
+            _ => {
+                p.err(
+                    v,
+                    "`x-berth.backup` needs both `command` and `restore`".into(),
+                    "write { command: DUMP, restore: LOAD, file: PATH }",
+                );
+                None
+            }
+        };
+    }
+    let name = p.string(v, "x-berth.backup")?;
+    let kind = BackupKind::from_name(&name);
+    if kind.is_none() {
+        p.err(
+            v,
+            format!("unknown backup kind `{name}`"),
+            "use postgres, mysql, redis, volume, bind, none, or { command, restore, file }",
+        );
+    }
+    kind
 }
 
 pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Problem>> {
@@ -444,17 +565,7 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
             }
             "release_command" => out.release_command = p.string(v, "x-berth.release_command"),
             "drain_timeout" => out.drain_timeout = p.duration(v, "x-berth.drain_timeout"),
-            "backup" => match p.string(v, "x-berth.backup").as_deref() {
-                Some("postgres") => out.backup = Some(BackupKind::Postgres),
-                Some("volume") => out.backup = Some(BackupKind::Volume),
-                Some("none") => out.backup = Some(BackupKind::None),
-                Some(other) => p.err(
-                    v,
-                    format!("unknown backup kind `{other}`"),
-                    "use postgres, volume or none",
-                ),
-                None => {}
-            },
+            "backup" => out.backup = backup_kind(&mut p, v),
             _ => {}
         }
     }

@@ -518,7 +518,7 @@ fn conflicting_port(message: &str) -> Option<String> {
     Some(address.trim_end_matches(':').to_string())
 }
 
-fn summary_from_list(container: bollard::models::ContainerSummary) -> ContainerSummary {
+pub(crate) fn summary_from_list(container: bollard::models::ContainerSummary) -> ContainerSummary {
     let status = container.status.unwrap_or_default();
     let state = container
         .state

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use bollard::models::VolumeCreateRequest;
-use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
+use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions, RemoveVolumeOptions};
 
+use crate::container::summary_from_list;
 use crate::error::is_not_found;
 use crate::labels::{hash_map, label_filters};
-use crate::{Engine, EngineError, VolumeSpec};
+use crate::{ContainerSummary, Engine, EngineError, VolumeSpec};
 
 /// A volume as the engine lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,5 +84,42 @@ impl Engine {
             Err(err) if is_not_found(&err) => Ok(()),
             Err(err) => Err(self.api_error("remove a volume", err)),
         }
+    }
+
+    /// The volume, or None when there is no volume of that name.
+    pub async fn inspect_volume(&self, name: &str) -> Result<Option<VolumeSummary>, EngineError> {
+        match self.docker.inspect_volume(name).await {
+            Ok(volume) => Ok(Some(VolumeSummary {
+                name: volume.name,
+                driver: volume.driver,
+                mountpoint: volume.mountpoint,
+                labels: volume.labels.into_iter().collect(),
+            })),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(self.api_error("inspect a volume", err)),
+        }
+    }
+
+    /// Every container, of any project and in any state, that mounts the volume `name`:
+    /// the writers a backup stops and the users a restore must know of.
+    pub async fn containers_using_volume(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(
+                [("volume".to_string(), vec![name.to_string()])]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let listed = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|err| self.api_error("list containers", err))?;
+        Ok(listed.into_iter().map(summary_from_list).collect())
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command. Each returns a [`CliError`]; only [`crate::run`] turns it into an
 //! exit code.
 
+mod backup;
 mod config;
 mod control;
 mod deploy;
@@ -45,6 +46,9 @@ pub enum CliError {
     /// A step failed on the engine; services it touched were put back: exit 1.
     #[error(transparent)]
     Execute(#[from] berth_deploy::ExecuteError),
+    /// A backup or restore failed or was refused.
+    #[error(transparent)]
+    Backup(#[from] berth_backup::BackupError),
     /// Ctrl-C: stopped between engine calls; rerunning converges.
     #[error("interrupted; run the command again to converge")]
     Interrupted,
@@ -57,6 +61,8 @@ impl CliError {
                 exit::INTERRUPTED
             }
             CliError::Load(_) | CliError::Usage(_) | CliError::Plan(_) => exit::USAGE,
+            CliError::Backup(e) if backup::is_usage(e) => exit::USAGE,
+            CliError::Backup(_) => exit::FAILURE,
             CliError::Engine(_) | CliError::Io(_) | CliError::Failed(_) | CliError::Execute(_) => {
                 exit::FAILURE
             }
@@ -88,6 +94,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Promote => done(releases::decide(p, true)),
         Command::Abort => done(releases::decide(p, false)),
         Command::Proxy(a) => proxy::run(&a),
+        Command::Backup(a) => done(backup::run(p, &a)),
     }
 }
 
