@@ -35,6 +35,28 @@ pub struct CreateRequest {
     pub state_dir: PathBuf,
 }
 
+/// Refusals that need no engine: checked by the CLI before the repository is opened, and
+/// again by [`create`].
+pub fn validate(req: &CreateRequest) -> Result<(), BackupError> {
+    for item in &req.items {
+        if let (
+            false,
+            Item::Volume {
+                key,
+                database: Some(service),
+                ..
+            },
+        ) = (req.stop, item)
+        {
+            return Err(BackupError::LiveDatabase {
+                volume: key.clone(),
+                service: service.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Backs up `req.items`: database dumps first, online; then volumes and bind mounts with
 /// their writers stopped, in one stop for all of them, so the set is consistent.
 pub async fn create(
@@ -55,22 +77,12 @@ pub async fn create(
 
     // Phase 2: check every file item before anything stops, so that a refusal changes
     // nothing: a database volume under --no-stop, a missing or unreadable volume.
+    validate(req)?;
     let mut files: Vec<(&Item, PathBuf)> = Vec::new();
     for item in &req.items {
         match item {
             Item::Postgres { .. } => {}
-            Item::Volume {
-                key,
-                name,
-                database,
-                ..
-            } => {
-                if let (false, Some(service)) = (req.stop, database) {
-                    return Err(BackupError::LiveDatabase {
-                        volume: key.clone(),
-                        service: service.clone(),
-                    });
-                }
+            Item::Volume { name, .. } => {
                 let volume =
                     engine
                         .inspect_volume(name)

@@ -22,7 +22,7 @@ pub mod snapshot;
 mod source;
 pub mod stopped;
 
-pub use create::{create, CreateRequest};
+pub use create::{create, validate, CreateRequest};
 pub use error::BackupError;
 pub use event::BackupEvent;
 pub use item::Item;

@@ -122,7 +122,7 @@ pub(crate) fn apply_root(path: &Path, node: &Node) -> std::io::Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     if let Some(mtime) = meta.mtime {
-        let when = std::time::SystemTime::try_from(mtime).unwrap_or(std::time::UNIX_EPOCH);
+        let when = std::time::SystemTime::from(mtime);
         std::fs::File::open(path)?.set_modified(when)?;
     }
     Ok(())

@@ -69,6 +69,7 @@ fn create(p: &ProjectArgs, a: &BackupCreateArgs) -> Result<(), CliError> {
         stop: !a.no_stop,
         state_dir: crate::env::get().deploy_state_dir(),
     };
+    berth_backup::validate(&request)?;
     let s = Session::open(p)?;
     let mut render = Render::new(a.format);
     let repo = Repo::open_or_create(&config, &mut |e| render.event(e))?;

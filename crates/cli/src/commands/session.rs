@@ -26,6 +26,19 @@ impl Session {
             .build()
             .map_err(|e| CliError::Io(format!("cannot start the async runtime: {e}")))?;
         let engine = rt.block_on(Engine::connect())?;
+        // A backup or restore killed while it had services stopped left a journal of them;
+        // whichever berth command comes next starts them again (issue #16).
+        let journal = berth_backup::stopped::StoppedJournal::new(
+            &crate::env::get().deploy_state_dir(),
+            &loaded.project.name,
+        );
+        let started = rt.block_on(berth_backup::stopped::recover(&engine, &journal))?;
+        if !started.is_empty() {
+            report::warning(&format!(
+                "started {} again: an interrupted backup or restore had stopped them",
+                started.join(", ")
+            ));
+        }
         Ok(Session { rt, engine, loaded })
     }
 
