@@ -13,9 +13,10 @@ use rustic_core::repofile::SnapshotFile;
 use rustic_core::{BackupOptions, IndexedIds, Repository, SnapshotOptions};
 
 use crate::repository::{err, rustic_error};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Recorded, Snapshot};
 use crate::source::DirSource;
 use crate::stopped::{recover, StoppedContainer, StoppedJournal};
+use crate::tree_hash::tree_hash;
 use crate::{dump, BackupError, BackupEvent, Item, Repo, RepoConfig};
 
 /// How long a container stopped for a snapshot may take to be healthy again.
@@ -317,8 +318,20 @@ pub(crate) fn tree<S: IndexedIds>(
     config: &RepoConfig,
     item: &Item,
     path: &std::path::Path,
-    snap: SnapshotFile,
+    mut snap: SnapshotFile,
 ) -> Result<SnapshotFile, BackupError> {
+    // The tree hash is taken while nothing writes, like the snapshot, for `verify`.
+    let hash = tokio::task::block_in_place(|| tree_hash(path)).map_err(|cause| {
+        BackupError::BindUnreadable {
+            path: path.to_path_buf(),
+            cause,
+        }
+    })?;
+    snap.description = Recorded {
+        tree_hash: Some(hash),
+        rows: None,
+    }
+    .to_description();
     let as_path = item.snapshot_path();
     let source =
         DirSource::new(path, &as_path).map_err(err(config, "reading the source directory"))?;

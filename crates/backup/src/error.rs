@@ -105,4 +105,10 @@ pub enum BackupError {
         service: String,
         outcome: String,
     },
+    #[error("snapshot {snapshot} is damaged: {detail}; restore from another snapshot (`berth backup list`) and run `restic check` on the repository")]
+    Damaged { snapshot: String, detail: String },
+    #[error("snapshot {snapshot} restored, but {detail}; do not rely on it")]
+    Mismatch { snapshot: String, detail: String },
+    #[error("the scratch {what} for verifying did not start: {detail}")]
+    Scratch { what: &'static str, detail: String },
 }

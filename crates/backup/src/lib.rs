@@ -9,6 +9,7 @@
 // Only the CLI prints (ARCHITECTURE.md, invariants).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod catalog;
 pub mod create;
 pub mod dump;
 pub mod error;
@@ -21,6 +22,8 @@ pub mod restore;
 pub mod snapshot;
 mod source;
 pub mod stopped;
+pub mod tree_hash;
+pub mod verify;
 
 pub use create::{create, validate, CreateRequest};
 pub use error::BackupError;
@@ -30,3 +33,4 @@ pub use plan::plan;
 pub use repository::{Repo, RepoConfig};
 pub use restore::{restore, RestoreRequest};
 pub use snapshot::Snapshot;
+pub use verify::{verify, VerifyRequest};

@@ -98,10 +98,14 @@ pub async fn restore(
         });
     }
 
-    // Phase 4: a safety snapshot of what is about to be replaced.
+    // Phase 4: every byte the snapshot needs, read back and authenticated: a damaged
+    // snapshot is refused before anything is stopped or replaced.
     let config = repo.config.clone();
     let indexed = tokio::task::block_in_place(|| repo.inner.to_indexed())
         .map_err(err(&config, "reading the index"))?;
+    crate::verify::read_back(&indexed, &config, &snap, &listed.short_id)?;
+
+    // Phase 5: a safety snapshot of what is about to be replaced.
     let users = match &target {
         Target::Volume { item, .. } => users_of(engine, project, item).await?,
         Target::Bind { .. } | Target::Postgres { .. } => Vec::new(),
@@ -149,12 +153,12 @@ pub async fn restore(
         .map_err(err(&config, "reading the snapshot"))?;
     let started = Instant::now();
     match &target {
-        // Phase 5 (database): pg_restore in the running server, in one transaction.
+        // Phase 6 (database): pg_restore in the running server, in one transaction.
         Target::Postgres { service } => {
             let c = running_container(engine, project, service).await?;
             dump::postgres_restore(engine, &indexed, &config, &c.id, service, &node).await?;
         }
-        // Phase 5 (files): stop the users, write the tree, start them again.
+        // Phase 6 (files): stop the users, write the tree, start them again.
         Target::Volume { .. } | Target::Bind { .. } => {
             let path = match &target {
                 Target::Volume { mountpoint, .. } => mountpoint.clone(),

@@ -1,6 +1,10 @@
 //! A berth snapshot as `berth backup list` shows it.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use rustic_core::repofile::SnapshotFile;
+use rustic_core::{IndexedIds, Repository};
+use serde::{Deserialize, Serialize};
 
 use crate::item::{tag_value, TAG};
 use crate::{BackupError, Repo};
@@ -21,6 +25,56 @@ pub struct Snapshot {
     pub bytes: u64,
     /// Bytes the repository grew by when the snapshot was made.
     pub added: u64,
+    /// When `backup verify` last restored and probed it, RFC 3339, UTC.
+    pub verified_at: Option<String>,
+}
+
+/// What berth records of an item at backup time, for `verify` to compare against; kept as
+/// JSON in the snapshot's description (restic keeps and ignores the field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The source's [`crate::tree_hash::tree_hash`] (volumes and bind mounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_hash: Option<String>,
+    /// Rows per table (`schema.table`), counted in the dump's own transaction snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<BTreeMap<String, u64>>,
+}
+
+impl Recorded {
+    pub(crate) fn of(snap: &SnapshotFile) -> Recorded {
+        snap.description
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn to_description(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+}
+
+/// Replaces the saved snapshot `snap` by one that carries `recorded`: the new one is saved
+/// before the old one is deleted, so a crash in between leaves two, never none.
+pub(crate) fn describe<S: IndexedIds>(
+    repo: &Repository<S>,
+    snap: SnapshotFile,
+    recorded: &Recorded,
+) -> rustic_core::RusticResult<SnapshotFile> {
+    let mut described = snap.clone();
+    described.description = recorded.to_description();
+    repo.save_snapshots(vec![described.clone()])?;
+    repo.delete_snapshots(&[snap.id])?;
+    let saved = repo
+        .get_all_snapshots()?
+        .into_iter()
+        .find(|s| {
+            s.time == described.time
+                && s.tree == described.tree
+                && s.description == described.description
+        })
+        .unwrap_or(described);
+    Ok(saved)
 }
 
 impl Snapshot {
@@ -40,6 +94,7 @@ impl Snapshot {
             kind: tag_value(&tags, "kind").unwrap_or("").to_string(),
             bytes: summary.total_bytes_processed,
             added: summary.data_added_packed,
+            verified_at: None,
             tags,
         })
     }
@@ -50,8 +105,12 @@ impl Snapshot {
     }
 }
 
-/// The project's snapshots, oldest first.
-pub fn list(repo: &Repo, project: &str) -> Result<Vec<Snapshot>, BackupError> {
+/// The project's snapshots, oldest first, with when each was last verified.
+pub fn list(
+    repo: &Repo,
+    project: &str,
+    catalog: &crate::catalog::Catalog,
+) -> Result<Vec<Snapshot>, BackupError> {
     let mut snaps: Vec<Snapshot> = repo
         .inner
         .get_all_snapshots()
@@ -59,6 +118,10 @@ pub fn list(repo: &Repo, project: &str) -> Result<Vec<Snapshot>, BackupError> {
         .iter()
         .filter_map(Snapshot::from_file)
         .filter(|s| s.project() == Some(project))
+        .map(|mut s| {
+            s.verified_at = catalog.verified_at(&s.id);
+            s
+        })
         .collect();
     snaps.sort_by(|a, b| (a.unix_time, &a.id).cmp(&(b.unix_time, &b.id)));
     Ok(snaps)

@@ -169,7 +169,7 @@ pub(crate) fn restore_dir<S: IndexedFull>(
     std::fs::create_dir(&staging)?;
 
     // Phase 1: the whole tree into the staging directory.
-    let written = (|| -> RusticResult<()> {
+    let written = quietly_catching(|| -> RusticResult<()> {
         let mut options = RestoreOptions::default();
         // Ids, not names: the names inside a container are not the host's.
         options.numeric_id = true;
@@ -177,10 +177,17 @@ pub(crate) fn restore_dir<S: IndexedFull>(
         let ls = repo.ls(node, &LsOptions::default())?;
         let plan = repo.prepare_restore(&options, ls.clone(), &dest, false)?;
         repo.restore(plan, &options, ls, &dest)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(RestoreDirError::Repository(e));
+    });
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(RestoreDirError::Repository(e));
+        }
+        Err(stopped) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(RestoreDirError::Io(std::io::Error::other(stopped)));
+        }
     }
 
     // Phase 2: the old entries aside, the new ones in, by renames on one file system.
@@ -202,4 +209,28 @@ pub(crate) fn restore_dir<S: IndexedFull>(
     std::fs::remove_dir_all(&replaced)?;
     apply_root(target, node)?;
     Ok(())
+}
+
+/// Runs `f`, turning a panic into an error message.
+///
+/// rustic_core 0.13's restore unwraps the results of reading and writing blobs in its worker
+/// threads (restore.rs, `restore_contents`), so a blob that fails authentication or a write to
+/// a full disk panics instead of returning an error. berth authenticates every blob of the
+/// snapshot before it restores (`verify::read_back`), which leaves the disk and the
+/// unforeseen: those must still end as an error with the target untouched, not as a crash
+/// with services stopped. The panic hook is silenced for the call so that the user sees
+/// berth's message, not a backtrace; berth runs nothing else on other threads meanwhile.
+fn quietly_catching<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        let why = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown cause".into());
+        format!("the restore stopped: {why}")
+    })
 }

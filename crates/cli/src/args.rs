@@ -97,6 +97,20 @@ pub enum BackupCommand {
     List(BackupListArgs),
     /// Write a snapshot back into its volume, directory or database
     Restore(BackupRestoreArgs),
+    /// Read a snapshot back, restore it into a scratch volume or database, and compare
+    Verify(BackupVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupVerifyArgs {
+    /// The snapshot: its id or the 8-character id `backup list` shows
+    #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+    pub snapshot: Option<String>,
+    /// The project's newest snapshot
+    #[arg(long)]
+    pub latest: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
 }
 
 #[derive(Debug, Args)]

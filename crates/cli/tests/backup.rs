@@ -258,6 +258,11 @@ fn a_volume_round_trips_identically_through_berth_and_through_restic() {
         "{tags:?}"
     );
     p.restic(&["check", "--read-data"]);
+    // berth's own verify restores it into a scratch volume and compares tree hashes.
+    p.run(&["backup", "verify", "--latest"])
+        .success()
+        .stdout_has(&format!("{short} volume:data: verified"));
+    assert!(p.snapshots()[0]["verified_at"].is_string());
     let scratch = tempfile::tempdir().unwrap();
     p.restic(&["restore", &id, "--target", scratch.path().to_str().unwrap()]);
     let by_restic = tree_listing(&scratch.path().join("volume/data"));
@@ -544,4 +549,62 @@ fn no_stop_refuses_a_database_volume() {
         .stderr_has("volume `pgdata` holds the database files of service `db`");
     assert_eq!(harness::service_ids(&p.name, "db", false), id);
     assert!(!p.repository().join("snapshots").exists() || p.snapshots().is_empty());
+}
+
+/// The data packs of the repository, largest first.
+fn packs(repository: &Path) -> Vec<PathBuf> {
+    let mut packs: Vec<(u64, PathBuf)> = std::fs::read_dir(repository.join("data"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| {
+            let f = f.unwrap();
+            (f.metadata().unwrap().len(), f.path())
+        })
+        .collect();
+    packs.sort();
+    packs.into_iter().rev().map(|(_, p)| p).collect()
+}
+
+/// Issue #16: a flipped byte and a truncated pack are found by `verify`, which names the
+/// snapshot; a restore from the damaged snapshot fails and leaves the target as it was.
+#[test]
+fn damage_is_caught_by_verify_and_a_damaged_restore_changes_nothing() {
+    let p = Project::new("berth-bk-dmg", FILES);
+    p.run(&["up", "-d", "--wait"]).success();
+    let data = p.mountpoint("data");
+    fill(&data, 1);
+    p.run(&["backup", "create"]).success();
+    let short = p.snapshots()[0]["short_id"].as_str().unwrap().to_string();
+    p.run(&["backup", "verify", &short]).success();
+
+    let pack = packs(&p.repository()).remove(0);
+    let original = std::fs::read(&pack).unwrap();
+    // Pack files are written read-only; the damage is done as root would.
+    std::fs::set_permissions(&pack, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(&pack, &flipped).unwrap();
+    p.run(&["backup", "verify", &short])
+        .code(1)
+        .stderr_has(&format!("snapshot {short} is damaged"));
+
+    std::fs::write(data.join("after-the-backup"), "keep me").unwrap();
+    let before = tree_listing(&data);
+    let failed = p.run(&["backup", "restore", &short, "--force"]);
+    failed.code(1);
+    assert_eq!(
+        tree_listing(&data),
+        before,
+        "a failed restore changed the volume"
+    );
+    assert_eq!(harness::service_ids(&p.name, "app", false).len(), 1);
+
+    std::fs::write(&pack, &original[..original.len() / 2]).unwrap();
+    p.run(&["backup", "verify", &short])
+        .code(1)
+        .stderr_has(&format!("snapshot {short} is damaged"));
+
+    std::fs::write(&pack, &original).unwrap();
+    p.run(&["backup", "verify", &short]).success();
 }

@@ -3,13 +3,16 @@
 
 use std::io::IsTerminal;
 
-use berth_backup::{BackupError, BackupEvent, CreateRequest, Repo, RepoConfig, RestoreRequest};
+use berth_backup::catalog::Catalog;
+use berth_backup::{
+    BackupError, BackupEvent, CreateRequest, Repo, RepoConfig, RestoreRequest, VerifyRequest,
+};
 
 use super::session::Session;
 use super::CliError;
 use crate::args::{
-    BackupArgs, BackupCommand, BackupCreateArgs, BackupListArgs, BackupRestoreArgs, ProjectArgs,
-    TextFormat,
+    BackupArgs, BackupCommand, BackupCreateArgs, BackupListArgs, BackupRestoreArgs,
+    BackupVerifyArgs, ProjectArgs, TextFormat,
 };
 
 pub fn run(p: &ProjectArgs, a: &BackupArgs) -> Result<(), CliError> {
@@ -17,6 +20,7 @@ pub fn run(p: &ProjectArgs, a: &BackupArgs) -> Result<(), CliError> {
         BackupCommand::Create(a) => create(p, a),
         BackupCommand::List(a) => list(p, a),
         BackupCommand::Restore(a) => restore(p, a),
+        BackupCommand::Verify(a) => verify(p, a),
     }
 }
 
@@ -32,6 +36,7 @@ pub fn is_usage(e: &BackupError) -> bool {
             | BackupError::LiveDatabase { .. }
             | BackupError::OtherProject { .. }
             | BackupError::NotBerth(_)
+            | BackupError::NoRepository { .. }
     )
 }
 
@@ -92,7 +97,8 @@ fn list(p: &ProjectArgs, a: &BackupListArgs) -> Result<(), CliError> {
     let loaded = berth_compose::load(&super::load_options(p))?;
     let config = repo_config(&loaded.project);
     let repo = Repo::open(&config)?;
-    let snaps = berth_backup::snapshot::list(&repo, &loaded.project.name)?;
+    let catalog = Catalog::open(&crate::env::get().deploy_state_dir());
+    let snaps = berth_backup::snapshot::list(&repo, &loaded.project.name, &catalog)?;
     match a.format {
         TextFormat::Json => {
             for s in &snaps {
@@ -113,10 +119,14 @@ fn list(p: &ProjectArgs, a: &BackupListArgs) -> Result<(), CliError> {
                     .collect();
                 table.row(vec![
                     s.short_id.clone(),
-                    s.time.clone(),
+                    short_time(&s.time),
                     s.item.clone(),
                     bytes(s.bytes),
                     bytes(s.added),
+                    s.verified_at
+                        .as_deref()
+                        .map(short_time)
+                        .unwrap_or_else(|| "-".into()),
                     own.join(","),
                 ]);
             }
@@ -148,8 +158,45 @@ fn restore(p: &ProjectArgs, a: &BackupRestoreArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+fn verify(p: &ProjectArgs, a: &BackupVerifyArgs) -> Result<(), CliError> {
+    let loaded = berth_compose::load(&super::load_options(p))?;
+    let config = repo_config(&loaded.project);
+    let request = VerifyRequest {
+        snapshot: a.snapshot.clone().unwrap_or_else(|| "latest".into()),
+        state_dir: crate::env::get().deploy_state_dir(),
+    };
+    let repo = Repo::open(&config)?;
+    let s = Session::open(p)?;
+    let verified = s.rt.block_on(berth_backup::verify(
+        &s.engine,
+        &loaded.project,
+        repo,
+        &request,
+    ))?;
+    match a.format {
+        TextFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&verified).map_err(|e| CliError::Io(e.to_string()))?
+        ),
+        TextFormat::Text => println!(
+            "{} {}: verified, every byte read back and restored ({})",
+            verified.snapshot.short_id, verified.snapshot.item, verified.probe
+        ),
+    }
+    Ok(())
+}
+
 fn json(snap: &berth_backup::Snapshot) -> Result<String, CliError> {
     serde_json::to_string(snap).map_err(|e| CliError::Io(e.to_string()))
+}
+
+/// `2026-12-05T18:57:11.8Z` as `2026-12-05 18:57:11`.
+fn short_time(rfc3339: &str) -> String {
+    rfc3339
+        .chars()
+        .take(19)
+        .collect::<String>()
+        .replace('T', " ")
 }
 
 /// Human sizes as `restic stats` prints them (binary units).
