@@ -99,6 +99,47 @@ pub enum BackupCommand {
     Restore(BackupRestoreArgs),
     /// Read a snapshot back, restore it into a scratch volume or database, and compare
     Verify(BackupVerifyArgs),
+    /// Remove the snapshots a keep policy does not keep (never an item's newest verified one)
+    Prune(BackupPruneArgs),
+    /// Run create, prune and verify of the newest snapshot on a timer (systemd) or from cron
+    Schedule(BackupScheduleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPruneArgs {
+    /// Keep the N newest snapshots of each item
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days that have one
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N weeks that have one
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Show what would be removed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupScheduleArgs {
+    /// How often: 1h, 2h, 3h, 4h, 6h, 8h, 12h, 1d (at 03:00) or 1w (Mondays at 03:00)
+    #[arg(long, value_name = "PERIOD")]
+    pub every: String,
+    /// Print a crontab line instead of systemd units
+    #[arg(long, conflicts_with_all = ["install", "user"])]
+    pub cron: bool,
+    /// Write the timer and service and enable the timer (otherwise print them)
+    #[arg(long)]
+    pub install: bool,
+    /// User units (~/.config/systemd/user) instead of system units
+    #[arg(long)]
+    pub user: bool,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +203,9 @@ pub struct DeployArgs {
     /// Build images with `build:` before deploying, even when they exist
     #[arg(long)]
     pub build: bool,
+    /// Skip the backup of the services with x-berth.backup that runs before a release command
+    #[arg(long)]
+    pub no_backup: bool,
     /// Output: live text, or one JSON event per line
     #[arg(long, value_enum, default_value_t)]
     pub format: TextFormat,

@@ -608,3 +608,139 @@ fn damage_is_caught_by_verify_and_a_damaged_restore_changes_nothing() {
     std::fs::write(&pack, &original).unwrap();
     p.run(&["backup", "verify", &short]).success();
 }
+
+/// Issue #16: prune removes what the policy does not keep, but never an item's newest
+/// verified snapshot; `--dry-run` changes nothing; restic still checks the repository clean
+/// afterwards; and no policy at all is refused.
+#[test]
+fn prune_keeps_the_policy_and_the_newest_verified_snapshot() {
+    let p = Project::new("berth-bk-prune", FILES);
+    p.run(&["up", "-d", "--wait"]).success();
+    let data = p.mountpoint("data");
+    for round in 0..3 {
+        std::fs::write(data.join("round"), format!("round {round}")).unwrap();
+        p.run(&["backup", "create"]).success();
+    }
+    let ids: Vec<String> = p
+        .snapshots()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    // The oldest is the one verify proved.
+    p.run(&["backup", "verify", &ids[0][..8]]).success();
+
+    p.run(&["backup", "prune"])
+        .code(2)
+        .stderr_has("no keep policy");
+
+    let dry = p.run(&["backup", "prune", "--keep-last", "1", "--dry-run"]);
+    dry.success();
+    assert_eq!(
+        dry.stdout.matches("would remove").count(),
+        1,
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("keep (newest verified)"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(p.snapshots().len(), 3, "a dry run removed snapshots");
+
+    let pruned = p.run(&["backup", "prune", "--keep-last", "1", "--format", "json"]);
+    pruned.success();
+    let left: Vec<String> = p
+        .snapshots()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        vec![ids[0].clone(), ids[2].clone()],
+        "{}",
+        pruned.stdout
+    );
+    p.restic(&["check", "--read-data"]);
+
+    // What is left restores: the newest holds the last round.
+    std::fs::write(data.join("round"), "changed").unwrap();
+    p.run(&["backup", "restore", &ids[2][..8], "--force"])
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(data.join("round")).unwrap(),
+        "round 2"
+    );
+}
+
+/// Issue #16: a wrong password is one clear line naming the repository and the file, and a
+/// missing repository says how to make one.
+#[test]
+fn a_wrong_password_or_no_repository_is_one_clear_line() {
+    let p = Project::new("berth-bk-pw", FILES);
+    p.run(&["backup", "list"])
+        .code(2)
+        .stderr_has("there is no backup repository at");
+    p.run(&["up", "-d", "--wait"]).success();
+    p.run(&["backup", "create"]).success();
+    std::fs::write(&p.password, "not the password\n").unwrap();
+    let out = p.run(&["backup", "list"]);
+    out.code(1).stderr_has(&format!(
+        "does not open the backup repository {}",
+        p.repository().display()
+    ));
+    assert!(
+        !out.stderr.contains("panicked") && !out.stderr.contains("internal error"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue #16 item 6: `backup schedule` prints a timer and a service running create, prune
+/// and verify of the newest, or a cron line; a period it cannot keep and a project without a
+/// keep policy are refused with exit code 2. (No engine needed: the units are text.)
+#[test]
+fn schedule_prints_a_timer_or_a_cron_line_and_refuses_what_it_cannot_keep() {
+    let with_policy = format!("{FILES}x-berth:\n  backups:\n    keep: {{ daily: 7, weekly: 4 }}\n");
+    let b = Berth::project(&[("compose.yaml", with_policy.as_str())]).args(&["-p", "sched"]);
+    let units = b.with(&["backup", "schedule", "--every", "1d"]);
+    units.success();
+    assert!(
+        units.stdout.contains("# berth-backup-sched.timer"),
+        "{}",
+        units.stdout
+    );
+    assert!(
+        units.stdout.contains("OnCalendar=*-*-* 03:00:00"),
+        "{}",
+        units.stdout
+    );
+    let execs: Vec<&str> = units
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("ExecStart="))
+        .collect();
+    assert_eq!(execs.len(), 3, "{}", units.stdout);
+    assert!(
+        execs[2].ends_with("backup verify --latest"),
+        "{}",
+        units.stdout
+    );
+
+    let cron = b.with(&["backup", "schedule", "--every", "6h", "--cron"]);
+    cron.success();
+    assert!(
+        cron.stdout.starts_with("0 */6 * * * cd "),
+        "{}",
+        cron.stdout
+    );
+
+    b.with(&["backup", "schedule", "--every", "5h"])
+        .code(2)
+        .stderr_has("not a period berth schedules");
+    let bare = Berth::project(&[("compose.yaml", FILES)]).args(&["-p", "sched"]);
+    bare.with(&["backup", "schedule", "--every", "1d"])
+        .code(2)
+        .stderr_has("x-berth.backups.keep");
+}

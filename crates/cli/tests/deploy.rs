@@ -564,6 +564,76 @@ fn a_release_command_runs_before_traffic_moves_and_a_failing_one_changes_nothing
     assert!(names.iter().all(|n| !n.contains("-release-")), "{names:?}");
 }
 
+/// Issue #16 item 5: before a release command runs, the services with `x-berth.backup` are
+/// backed up and the release record names the snapshot; `--no-backup` skips it; `berth
+/// rollback` past that release prints the command that restores it.
+#[test]
+fn a_release_command_is_preceded_by_a_backup_that_rollback_offers_to_restore() {
+    let _serial = serial();
+    let compose = WEB.replace(
+        "      drain_timeout: 30s\n",
+        "      drain_timeout: 30s\n      release_command: migrate\n",
+    ) + r#"
+  store:
+    image: berth/testapp:latest
+    stop_grace_period: 2s
+    healthcheck:
+      test: ["CMD", "/testapp", "health"]
+      interval: 300ms
+      retries: 20
+    volumes: [data:/data]
+    x-berth: { backup: volume }
+volumes:
+  data: {}
+"#;
+    let s = stage(&compose);
+    s.deploy_env("VERSION=v1\n", &[]).success();
+    let v2 = s.deploy_env("VERSION=v2\n", &[]);
+    v2.success();
+    let (backup_line, command_line) = {
+        let text = format!("{}{}", v2.stdout, v2.stderr);
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+        (
+            at("backed up before the release command").expect(&text),
+            at("release command: migrate").expect(&text),
+        )
+    };
+    assert!(backup_line < command_line, "{}", v2.stdout);
+
+    let releases = s.run(&["releases", "--format", "json"]);
+    releases.success();
+    let all: Vec<serde_json::Value> = releases
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let release = |n: u64| {
+        all.iter()
+            .find(|r| r["number"] == n)
+            .unwrap_or_else(|| panic!("no release {n}: {}", releases.stdout))
+            .clone()
+    };
+    let snapshot = release(2)["backup"][0]
+        .as_str()
+        .expect(&releases.stdout)
+        .to_string();
+    let listed = s.run(&["backup", "list", "--format", "json"]);
+    listed
+        .success()
+        .stdout_has(&snapshot)
+        .stdout_has("release=2");
+
+    let v3 = s.deploy_env("VERSION=v3\n", &["--no-backup"]);
+    v3.success();
+    assert!(!v3.stderr.contains("backed up"), "{}", v3.stderr);
+
+    s.run(&["rollback", "--to", "1"])
+        .success()
+        .stderr_has("release 2 backed up the data before its release command")
+        .stderr_has(&format!("berth backup restore {} --force", &snapshot[..8]));
+}
+
 #[test]
 fn berth_promote_and_abort_steer_a_paused_canary() {
     let _serial = serial();

@@ -79,6 +79,11 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (project, number) REFERENCES releases (project, number) ON DELETE CASCADE
     ) WITHOUT ROWID;
     "#,
+    // Version 2 (issue #16): the snapshots of the backup a deploy took before its release
+    // command, as full snapshot ids separated by spaces; NULL when it took none.
+    r#"
+    ALTER TABLE releases ADD COLUMN backup TEXT;
+    "#,
 ];
 
 /// Where the CLI keeps the state database: `/var/lib/berth/state.db` for root, else
@@ -227,6 +232,9 @@ pub struct Release {
     pub reason: Option<String>,
     pub duration_ms: Option<u64>,
     pub rollback_of: Option<u64>,
+    /// The snapshots of the backup taken before the release command ran (full ids); empty
+    /// when none was taken.
+    pub backup: Vec<String>,
     /// Sorted by service name.
     pub services: Vec<ServiceImage>,
 }
@@ -393,6 +401,36 @@ impl Store {
                 // A clock stepped backwards during the deploy gives 0 rather than a negative time.
                 to_i64(now.saturating_sub(created_at)),
             ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the snapshots of the backup the running release `number` took before its
+    /// release command.
+    pub fn record_backup(
+        &mut self,
+        project: &str,
+        number: u64,
+        snapshots: &[String],
+    ) -> Result<(), StoreError> {
+        self.record_backup_tx(project, number, snapshots)
+            .map_err(|f| self.error(f))
+    }
+
+    fn record_backup_tx(
+        &mut self,
+        project: &str,
+        number: u64,
+        snapshots: &[String],
+    ) -> Result<(), Failure> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        require_running(&tx, project, number)?;
+        tx.execute(
+            "UPDATE releases SET backup = ?3 WHERE project = ?1 AND number = ?2",
+            params![project, to_i64(number), snapshots.join(" ")],
         )?;
         tx.commit()?;
         Ok(())
@@ -592,7 +630,7 @@ impl Store {
         let raws = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT number, created_at, finished_at, git_commit, config_hash, strategy, \
-                 status, reason, duration_ms, rollback_of FROM releases \
+                 status, reason, duration_ms, rollback_of, backup FROM releases \
                  WHERE project = ?1 AND (?2 IS NULL OR number = ?2) AND {filter} \
                  ORDER BY number DESC LIMIT ?3"
             ))?;
@@ -608,6 +646,7 @@ impl Store {
                     reason: r.get(7)?,
                     duration_ms: r.get(8)?,
                     rollback_of: r.get(9)?,
+                    backup: r.get(10)?,
                 })
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -696,6 +735,7 @@ struct RawRelease {
     reason: Option<String>,
     duration_ms: Option<i64>,
     rollback_of: Option<i64>,
+    backup: Option<String>,
 }
 
 impl RawRelease {
@@ -715,6 +755,10 @@ impl RawRelease {
             reason: self.reason,
             duration_ms: opt(self.duration_ms, "releases.duration_ms")?,
             rollback_of: opt(self.rollback_of, "releases.rollback_of")?,
+            backup: self
+                .backup
+                .map(|b| b.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
             services,
         })
     }

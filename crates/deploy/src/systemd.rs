@@ -29,6 +29,44 @@ pub struct UnitOptions {
     pub env_files: Vec<PathBuf>,
 }
 
+impl UnitOptions {
+    /// berth with the project's global flags pinned (`-p`, every `-f`, `--profile`,
+    /// `--env-file`), then `args`, each word passed through `quote` and joined by spaces.
+    pub fn command_line(&self, args: &[&str], quote: fn(&str) -> String) -> String {
+        let mut words = vec![
+            self.berth_binary.display().to_string(),
+            "-p".to_string(),
+            self.project_name.clone(),
+        ];
+        for f in &self.config_files {
+            words.push("-f".into());
+            words.push(f.display().to_string());
+        }
+        for p in &self.profiles {
+            words.push("--profile".into());
+            words.push(p.clone());
+        }
+        for e in &self.env_files {
+            words.push("--env-file".into());
+            words.push(e.display().to_string());
+        }
+        words.extend(args.iter().map(|s| s.to_string()));
+        words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Every path the unit pins, checked absolute and on one line.
+    pub fn check_paths(&self) -> Result<(), PlanError> {
+        for p in std::iter::once(&self.working_dir)
+            .chain(std::iter::once(&self.berth_binary))
+            .chain(&self.config_files)
+            .chain(&self.env_files)
+        {
+            check_path(p)?;
+        }
+        Ok(())
+    }
+}
+
 /// `berth-{project}.service`. Project names are already limited to `[a-z0-9_-]`, all of which
 /// systemd accepts in unit names.
 pub fn unit_name(project_name: &str) -> String {
@@ -37,34 +75,8 @@ pub fn unit_name(project_name: &str) -> String {
 
 /// The unit file's text.
 pub fn unit(o: &UnitOptions) -> Result<String, PlanError> {
-    for p in std::iter::once(&o.working_dir)
-        .chain(std::iter::once(&o.berth_binary))
-        .chain(&o.config_files)
-        .chain(&o.env_files)
-    {
-        check_path(p)?;
-    }
-    let mut global = vec!["-p".to_string(), o.project_name.clone()];
-    for f in &o.config_files {
-        global.push("-f".into());
-        global.push(f.display().to_string());
-    }
-    for p in &o.profiles {
-        global.push("--profile".into());
-        global.push(p.clone());
-    }
-    for e in &o.env_files {
-        global.push("--env-file".into());
-        global.push(e.display().to_string());
-    }
-    let command = |args: &[&str]| {
-        std::iter::once(o.berth_binary.display().to_string())
-            .chain(global.iter().cloned())
-            .chain(args.iter().map(|s| s.to_string()))
-            .map(|a| quote(&a))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    o.check_paths()?;
+    let command = |args: &[&str]| o.command_line(args, quote);
 
     let mut s = String::new();
     s.push_str("[Unit]\n");
@@ -102,7 +114,7 @@ pub fn unit(o: &UnitOptions) -> Result<String, PlanError> {
 
 /// Paths must be absolute (systemd's working directory is `/`) and on one line (a unit file
 /// has no way to continue a value across a newline inside a path).
-fn check_path(p: &Path) -> Result<(), PlanError> {
+pub fn check_path(p: &Path) -> Result<(), PlanError> {
     let text = p.display().to_string();
     if !p.is_absolute() {
         return Err(PlanError::Unit(format!(
@@ -118,14 +130,14 @@ fn check_path(p: &Path) -> Result<(), PlanError> {
 }
 
 /// `%` starts a specifier in nearly every unit setting; `%%` is a literal percent.
-fn escape_specifiers(s: &str) -> String {
+pub fn escape_specifiers(s: &str) -> String {
     s.replace('%', "%%")
 }
 
 /// Quotes one `ExecStart=` argument by systemd's rules: words split at whitespace unless
 /// double-quoted; inside quotes `\` and `"` are escaped with a backslash; `%` is a specifier
 /// and `$` an environment expansion everywhere, so both are doubled.
-fn quote(arg: &str) -> String {
+pub fn quote(arg: &str) -> String {
     let escaped = arg.replace('%', "%%").replace('$', "$$");
     let needs_quotes = escaped.is_empty()
         || escaped

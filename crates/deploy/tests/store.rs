@@ -431,3 +431,44 @@ fn two_stores_on_one_file_write_at_once() {
         assert_eq!(numbers, (1..=10).rev().collect::<Vec<_>>());
     }
 }
+
+/// Issue #16 item 5: the release record names the backup taken before its release command;
+/// a finished release cannot be given one afterwards, and a store written before the column
+/// existed (schema version 1) is migrated and reads as "no backup".
+#[test]
+fn a_release_records_its_pre_release_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let mut store = Store::open(&path).unwrap();
+    let r = store
+        .begin_release("shop", &new_release(vec![image("web", "a")]))
+        .unwrap();
+    let ids = vec!["1f".repeat(32), "2e".repeat(32)];
+    store.record_backup("shop", r.number, &ids).unwrap();
+    store
+        .finish_release("shop", r.number, Outcome::Succeeded)
+        .unwrap();
+    assert_eq!(
+        store.release("shop", r.number).unwrap().unwrap().backup,
+        ids
+    );
+    assert!(store.record_backup("shop", r.number, &ids).is_err());
+    let second = deploy(&mut store, "shop", "b", Outcome::Succeeded);
+    assert!(store
+        .release("shop", second)
+        .unwrap()
+        .unwrap()
+        .backup
+        .is_empty());
+    drop(store);
+
+    // Back to version 1: the column goes, as a berth from before #16 left the file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE releases DROP COLUMN backup; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let old = store.release("shop", r.number).unwrap().unwrap();
+    assert!(old.backup.is_empty());
+    assert_eq!(old.services.len(), 1);
+}

@@ -1,4 +1,4 @@
-//! `berth backup create|list|restore`: parses, resolves the repository once, and renders
+//! `berth backup create|list|verify|restore|prune|schedule`: parses, resolves the repository once, and renders
 //! the events of the sequences in crates/backup.
 
 use std::io::IsTerminal;
@@ -11,8 +11,8 @@ use berth_backup::{
 use super::session::Session;
 use super::CliError;
 use crate::args::{
-    BackupArgs, BackupCommand, BackupCreateArgs, BackupListArgs, BackupRestoreArgs,
-    BackupVerifyArgs, ProjectArgs, TextFormat,
+    BackupArgs, BackupCommand, BackupCreateArgs, BackupListArgs, BackupPruneArgs,
+    BackupRestoreArgs, BackupScheduleArgs, BackupVerifyArgs, ProjectArgs, TextFormat,
 };
 
 pub fn run(p: &ProjectArgs, a: &BackupArgs) -> Result<(), CliError> {
@@ -21,6 +21,8 @@ pub fn run(p: &ProjectArgs, a: &BackupArgs) -> Result<(), CliError> {
         BackupCommand::List(a) => list(p, a),
         BackupCommand::Restore(a) => restore(p, a),
         BackupCommand::Verify(a) => verify(p, a),
+        BackupCommand::Prune(a) => prune(p, a),
+        BackupCommand::Schedule(a) => schedule(p, a),
     }
 }
 
@@ -106,10 +108,11 @@ fn list(p: &ProjectArgs, a: &BackupListArgs) -> Result<(), CliError> {
             }
         }
         TextFormat::Text => {
-            let mut table =
-                crate::table::Table::new(&["ID", "TIME", "ITEM", "SIZE", "ADDED", "TAGS"])
-                    .right(3)
-                    .right(4);
+            let mut table = crate::table::Table::new(&[
+                "ID", "TIME", "ITEM", "SIZE", "ADDED", "VERIFIED", "TAGS",
+            ])
+            .right(3)
+            .right(4);
             for s in &snaps {
                 let own: Vec<&str> = s
                     .tags
@@ -184,6 +187,222 @@ fn verify(p: &ProjectArgs, a: &BackupVerifyArgs) -> Result<(), CliError> {
         ),
     }
     Ok(())
+}
+
+fn prune(p: &ProjectArgs, a: &BackupPruneArgs) -> Result<(), CliError> {
+    let loaded = berth_compose::load(&super::load_options(p))?;
+    let policy = keep_policy(&loaded.project, a)?;
+    let config = repo_config(&loaded.project);
+    let request = berth_backup::PruneRequest {
+        policy,
+        dry_run: a.dry_run,
+        state_dir: crate::env::get().deploy_state_dir(),
+    };
+    let repo = Repo::open(&config)?;
+    // rustic_core's prune runs blocking work on the current thread; a runtime gives it one
+    // it may block (no engine is needed).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io(e.to_string()))?;
+    let report =
+        rt.block_on(async { berth_backup::prune(&repo, &loaded.project.name, &request) })?;
+    match a.format {
+        TextFormat::Json => {
+            for s in &report.snapshots {
+                println!(
+                    "{}",
+                    serde_json::to_string(s).map_err(|e| CliError::Io(e.to_string()))?
+                );
+            }
+        }
+        TextFormat::Text => {
+            let verb = if report.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
+            for s in &report.snapshots {
+                let what = if s.keep {
+                    let why: Vec<&str> = s.reasons.iter().map(|r| r.as_str()).collect();
+                    format!("keep ({})", why.join(", "))
+                } else {
+                    verb.to_string()
+                };
+                println!(
+                    "{} {} {}: {what}",
+                    s.snapshot.short_id,
+                    short_time(&s.snapshot.time),
+                    s.snapshot.item
+                );
+            }
+            let removed = report.snapshots.iter().filter(|s| !s.keep).count();
+            let kept = report.snapshots.len() - removed;
+            if report.dry_run {
+                eprintln!("dry run: {kept} kept, {removed} would be removed; nothing changed");
+            } else {
+                eprintln!(
+                    "{kept} kept, {removed} removed; {} unused chunks and {} pack files dropped",
+                    report.blobs_removed, report.packs_removed
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The flags are the whole policy when any is given (what was typed is what happens);
+/// otherwise `x-berth.backups.keep`. A policy that keeps nothing is refused.
+fn keep_policy(
+    project: &berth_compose::Project,
+    a: &BackupPruneArgs,
+) -> Result<berth_backup::KeepPolicy, CliError> {
+    let flags = [a.keep_last, a.keep_daily, a.keep_weekly, a.keep_monthly];
+    let policy = if flags.iter().any(Option::is_some) {
+        berth_backup::KeepPolicy {
+            last: a.keep_last.unwrap_or(0),
+            daily: a.keep_daily.unwrap_or(0),
+            weekly: a.keep_weekly.unwrap_or(0),
+            monthly: a.keep_monthly.unwrap_or(0),
+        }
+    } else {
+        berth_backup::prune::project_policy(project)
+    };
+    if policy.is_empty() {
+        return Err(CliError::Usage(
+            "no keep policy: give --keep-last/--keep-daily/--keep-weekly/--keep-monthly, or set x-berth.backups.keep (for example `daily: 7`) in the compose file".into(),
+        ));
+    }
+    Ok(policy)
+}
+
+fn schedule(p: &ProjectArgs, a: &BackupScheduleArgs) -> Result<(), CliError> {
+    use berth_backup::schedule::{self, Every};
+    let loaded = berth_compose::load(&super::load_options(p))?;
+    let every = Every::parse(&a.every).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--every {}: not a period berth schedules; use one of {}",
+            a.every,
+            schedule::ACCEPTED
+        ))
+    })?;
+    // The routine prunes, so it needs the project's own policy (flags cannot reach a timer).
+    if berth_backup::prune::project_policy(&loaded.project).is_empty() {
+        return Err(CliError::Usage(
+            "the scheduled routine prunes by x-berth.backups.keep, which is not set; add it to the compose file (for example `keep: {daily: 7, weekly: 4}`)".into(),
+        ));
+    }
+    let opts = super::systemd::unit_options(p, &loaded, a.user)?;
+    if a.cron {
+        println!("{}", schedule::cron_line(&opts, every)?);
+        return Ok(());
+    }
+    let stem = schedule::unit_stem(&loaded.project.name);
+    let service = schedule::service_unit(&opts)?;
+    let timer = schedule::timer_unit(&opts, every);
+    if !a.install {
+        println!("# {stem}.service\n{service}\n# {stem}.timer\n{timer}");
+        return Ok(());
+    }
+    let files = [
+        (format!("{stem}.service"), service),
+        (format!("{stem}.timer"), timer),
+    ];
+    let timer_name = format!("{stem}.timer");
+    super::systemd::install(
+        &files,
+        a.user,
+        &["enable", "--now", &timer_name],
+        "the backup routine runs on schedule",
+    )
+}
+
+/// `berth deploy`'s backup before its release command (issue #16 item 5): the items of the
+/// services whose `x-berth.backup` is set, resolved before the deploy touches anything.
+#[derive(Clone)]
+pub(crate) struct PreRelease {
+    items: Vec<berth_backup::Item>,
+    config: RepoConfig,
+    state_dir: std::path::PathBuf,
+}
+
+/// `None` when no service sets `x-berth.backup` (or every one says `none`).
+pub(crate) fn pre_release(
+    project: &berth_compose::Project,
+) -> Result<Option<PreRelease>, CliError> {
+    use berth_compose::berth_ext::BackupKind;
+    let declared: Vec<String> = project
+        .services
+        .iter()
+        .filter(|(_, svc)| {
+            svc.berth
+                .as_ref()
+                .and_then(|b| b.backup.as_ref())
+                .is_some_and(|k| *k != BackupKind::None)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    if declared.is_empty() {
+        return Ok(None);
+    }
+    let items = berth_backup::plan(project, &declared)?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(PreRelease {
+        items,
+        config: repo_config(project),
+        state_dir: crate::env::get().deploy_state_dir(),
+    }))
+}
+
+impl PreRelease {
+    /// The hook the release runs before its first release command: one backup of the
+    /// declared items, tagged `pre-release` and `release=N`. Its lines go to standard error,
+    /// so a JSON deploy's standard output stays JSON.
+    pub(crate) fn hook(
+        &self,
+        engine: &berth_engine::Engine,
+        project: &berth_compose::Project,
+    ) -> Box<berth_deploy::release::BeforeRisk> {
+        let (this, engine, project) = (self.clone(), engine.clone(), project.clone());
+        Box::new(move |number| {
+            let (this, engine, project) = (this.clone(), engine.clone(), project.clone());
+            Box::pin(async move {
+                let mut render = Render::new(TextFormat::Json);
+                let repo = Repo::open_or_create(&this.config, &mut |e| render.event(e))
+                    .map_err(|e| e.to_string())?;
+                let request = CreateRequest {
+                    items: this.items.clone(),
+                    tags: vec!["pre-release".into(), format!("release={number}")],
+                    stop: true,
+                    state_dir: this.state_dir.clone(),
+                };
+                let made = berth_backup::create(&engine, &project, repo, &request, &mut |e| {
+                    render.event(e)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok(made.into_iter().map(|s| s.id).collect())
+            })
+        })
+    }
+}
+
+/// After `berth rollback`: the restore commands that put the data back as it was before
+/// `release` ran its release command. A rollback never restores data by itself: the data
+/// written since would be lost, and only the operator knows whether that is wanted.
+pub(crate) fn offer_restore(release: u64, snapshots: &[String]) {
+    if snapshots.is_empty() {
+        return;
+    }
+    eprintln!(
+        "release {release} backed up the data before its release command; to put it back as it was then (the data written since is replaced):"
+    );
+    for id in snapshots {
+        eprintln!("  berth backup restore {} --force", &id[..id.len().min(8)]);
+    }
 }
 
 fn json(snap: &berth_backup::Snapshot) -> Result<String, CliError> {

@@ -35,6 +35,8 @@ struct Options {
     socket: PathBuf,
     rollback: Option<Rollback>,
     command: &'static str,
+    /// The backup before a release command; `None` with `--no-backup` or nothing declared.
+    backup: Option<super::backup::PreRelease>,
 }
 
 pub fn deploy(p: &ProjectArgs, a: &DeployArgs) -> Result<(), CliError> {
@@ -49,6 +51,11 @@ pub fn deploy(p: &ProjectArgs, a: &DeployArgs) -> Result<(), CliError> {
     let strategy = a.strategy.as_deref().and_then(parse_strategy);
     let s = Session::open(p)?;
     s.check_services(&a.services)?;
+    let backup = if a.no_backup {
+        None
+    } else {
+        super::backup::pre_release(&s.loaded.project)?
+    };
     let opts = Options {
         services: a.services.clone(),
         strategy,
@@ -58,6 +65,7 @@ pub fn deploy(p: &ProjectArgs, a: &DeployArgs) -> Result<(), CliError> {
         socket: super::proxy::admin_socket(a.admin_socket.clone()),
         rollback: None,
         command: "berth deploy",
+        backup,
     };
     run_release(&s, opts)
 }
@@ -125,8 +133,18 @@ pub fn rollback(p: &ProjectArgs, a: &RollbackArgs) -> Result<(), CliError> {
             specs,
         }),
         command: "berth rollback",
+        backup: None,
     };
-    run_release(&s, opts)
+    // The newest release after the target that backed up before its release command.
+    let undone = releases
+        .iter()
+        .find(|r| r.number > target.number && !r.backup.is_empty())
+        .cloned();
+    run_release(&s, opts)?;
+    if let Some(r) = undone {
+        super::backup::offer_restore(r.number, &r.backup);
+    }
+    Ok(())
 }
 
 fn run_release(s: &Session, o: Options) -> Result<(), CliError> {
@@ -149,6 +167,15 @@ fn run_release(s: &Session, o: Options) -> Result<(), CliError> {
         build: o.build,
         rollback: o.rollback,
         command: o.command,
+        before_release_command: None,
+    };
+    let hook = o
+        .backup
+        .as_ref()
+        .map(|b| b.hook(&s.engine, &s.loaded.project));
+    let req = Request {
+        before_release_command: hook.as_deref(),
+        ..req
     };
     // Validate everything before any change; the proxy is started (when a service is routed
     // and it does not run yet) only for a release that can go ahead.

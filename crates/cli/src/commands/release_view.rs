@@ -31,6 +31,20 @@ impl Reporter {
             ReleaseEvent::Deploy(e) => self.deploy(e),
             ReleaseEvent::Image(e) => self.progress.message(&image_text(&e)),
             ReleaseEvent::Warning(w) => crate::report::warning(&w),
+            ReleaseEvent::BackedUp { snapshots } => {
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "backup", "snapshots": snapshots})
+                    );
+                } else {
+                    let short: Vec<&str> = snapshots.iter().map(|s| &s[..s.len().min(8)]).collect();
+                    self.progress.message(&format!(
+                        "backed up before the release command: snapshot {}",
+                        short.join(", ")
+                    ));
+                }
+            }
         }
     }
 

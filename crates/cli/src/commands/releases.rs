@@ -85,6 +85,13 @@ pub fn releases(p: &ProjectArgs, a: &ReleasesArgs) -> Result<(), CliError> {
                 if let Some(reason) = &r.reason {
                     table.note(reason.clone());
                 }
+                if !r.backup.is_empty() {
+                    let short: Vec<&str> = r.backup.iter().map(|s| &s[..s.len().min(8)]).collect();
+                    table.note(format!(
+                        "backed up before its release command: snapshot {}",
+                        short.join(", ")
+                    ));
+                }
             }
             print!("{}", table.render());
         }

@@ -41,7 +41,12 @@ impl Stage {
         let berth = Berth::project(&[("compose.yaml", compose)])
             .args(&["-p", project])
             .env("BERTH_PROXY_SOCKET", socket.to_str().unwrap())
-            .env("BERTH_STATE_DIR", state.to_str().unwrap());
+            .env("BERTH_STATE_DIR", state.to_str().unwrap())
+            // A deploy with a release command backs up first; its password stays in the test.
+            .env(
+                "BERTH_BACKUP_PASSWORD_FILE",
+                dir.path().join("backup-password").to_str().unwrap(),
+            );
         Stage {
             project: project.to_string(),
             berth,

@@ -49,6 +49,10 @@ pub enum ReleaseRunError {
     Release(#[from] ReleaseError),
     #[error(transparent)]
     Rollout(#[from] RolloutError),
+    /// The backup before the release command failed; no release command ran and no traffic
+    /// moved.
+    #[error("the backup before the release command failed: {0}; nothing was migrated; fix it, or deploy with --no-backup")]
+    Backup(String),
     /// Converging a release a killed process left running failed.
     #[error("converging interrupted release {number}: {source}")]
     Recover {

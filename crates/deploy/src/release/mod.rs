@@ -22,7 +22,7 @@ pub use recover::{
 };
 pub use run::{
     containers_differ, release_strategy, rollout_policy, run, standby_services, validate,
-    ReleaseEvent, Request, Rollback, RunOutcome, Validated,
+    BeforeRisk, ReleaseEvent, Request, Rollback, RunOutcome, Validated,
 };
 pub use state::StateDir;
 

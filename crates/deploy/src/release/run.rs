@@ -26,7 +26,9 @@ use berth_compose::berth_ext::Strategy;
 use berth_compose::Project;
 use berth_engine::{ContainerSpec, Engine};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,7 +41,16 @@ pub enum ReleaseEvent {
     Image(ImageEvent),
     /// A warning outside the event stream (a problem of the project or of the journal).
     Warning(String),
+    /// The backup taken before the release command is in the repository.
+    BackedUp { snapshots: Vec<String> },
 }
+
+/// What a deploy runs before its first release command: the backup of `berth deploy`, given
+/// by the CLI so that deploys do not depend on backups. It gets the release number and
+/// returns the ids of the snapshots it made, or why it failed. The future owns what it uses
+/// (clones of the engine handle and the project), so the hook borrows nothing of the release.
+pub type BeforeRisk =
+    dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<Vec<String>, String>>>> + Sync;
 
 /// A rollback: the release whose images and configuration run again.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +83,8 @@ pub struct Request<'a> {
     pub rollback: Option<Rollback>,
     /// The command holding the project lock, as the lock shows it.
     pub command: &'static str,
+    /// Run before the first release command (`None`: `--no-backup`, or nothing to back up).
+    pub before_release_command: Option<&'a BeforeRisk>,
 }
 
 /// Everything validated before any change.
@@ -326,6 +339,31 @@ pub async fn run(
     if let Err(e) = exec {
         finish(Outcome::Failed(e.to_string()))?;
         return Err(e.into());
+    }
+
+    // Before risk, a backup: a release command (a migration) is the step a deploy cannot
+    // undo by itself, so the data it is about to change is saved first, and the release
+    // record names the snapshots for `berth rollback` to offer.
+    let migrates = changed.iter().any(|name| {
+        policies
+            .get(name)
+            .is_some_and(|p| p.release_command.is_some())
+    });
+    if let (true, Some(backup)) = (migrates, req.before_release_command) {
+        match backup(number).await {
+            Ok(snapshots) => {
+                store
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record_backup(project, number, &snapshots)?;
+                on(ReleaseEvent::BackedUp { snapshots });
+            }
+            Err(e) => {
+                let e = ReleaseRunError::Backup(e);
+                finish(Outcome::Failed(e.to_string()))?;
+                return Err(e);
+            }
+        }
     }
 
     // Release commands (migrations), once, in the new image, before traffic moves.
