@@ -15,6 +15,7 @@ pub mod dump;
 pub mod error;
 pub mod event;
 pub mod item;
+pub mod meter;
 pub mod password;
 pub mod plan;
 pub mod prune;

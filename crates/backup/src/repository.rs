@@ -19,6 +19,8 @@ use crate::{password, BackupError, BackupEvent};
 pub struct RepoConfig {
     pub path: PathBuf,
     pub password_file: PathBuf,
+    /// Where the long steps report how far they got (nowhere by default).
+    pub meter: crate::meter::Meter,
 }
 
 impl RepoConfig {
@@ -50,6 +52,7 @@ impl RepoConfig {
         RepoConfig {
             path,
             password_file,
+            meter: crate::meter::Meter::default(),
         }
     }
 }
@@ -160,7 +163,7 @@ fn new_repository(config: &RepoConfig) -> Result<Repository<()>, BackupError> {
     // second copy of the index under the user's home.
     let mut options = RepositoryOptions::default();
     options.no_cache = true;
-    Repository::new(&options, &backends)
+    Repository::new_with_progress(&options, &backends, config.meter.clone())
         .map_err(|e| rustic_error(config, "opening the repository", &e))
 }
 

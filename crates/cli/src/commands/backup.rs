@@ -45,12 +45,56 @@ pub fn is_usage(e: &BackupError) -> bool {
 fn repo_config(project: &berth_compose::Project) -> RepoConfig {
     let env = crate::env::get();
     let home = env.home.as_ref().map(std::path::PathBuf::from);
-    RepoConfig::resolve(
+    let mut config = RepoConfig::resolve(
         project,
         env.backup_password_file.clone(),
         &env.config_home(),
         home.as_deref(),
-    )
+    );
+    // Bars only on a terminal; piped output keeps its one line per item.
+    if std::io::stderr().is_terminal() {
+        config.meter = bar_meter();
+    }
+    config
+}
+
+/// A bar with bytes, throughput and time left for each counted step rustic reports.
+fn bar_meter() -> berth_backup::meter::Meter {
+    use berth_backup::meter::{Meter, Tick};
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    Meter::new(move |tick| {
+        let mut slot = bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match tick {
+            Tick::Begin { title } => {
+                let b = ProgressBar::new(0);
+                let style = ProgressStyle::with_template(
+                    "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                b.set_style(style);
+                b.set_message(title);
+                *slot = Some(b);
+            }
+            Tick::Total(n) => {
+                if let Some(b) = slot.as_ref() {
+                    b.set_length(n);
+                }
+            }
+            Tick::Advance(n) => {
+                if let Some(b) = slot.as_ref() {
+                    b.inc(n);
+                }
+            }
+            Tick::End => {
+                if let Some(b) = slot.take() {
+                    b.finish_and_clear();
+                }
+            }
+        }
+    })
 }
 
 fn create(p: &ProjectArgs, a: &BackupCreateArgs) -> Result<(), CliError> {
