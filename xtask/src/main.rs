@@ -5,6 +5,7 @@
 //! `crates/engine` talks to Docker applies to the berth binary, not to this helper.
 
 mod bench;
+mod bench_backup;
 mod bench_deploy;
 mod bench_proxy;
 mod cmd;
@@ -47,7 +48,11 @@ tasks:
   bench deploy            berth deploy (2 and 1 replicas, behind its proxy) vs docker-compose
                           up -d recreating the same testapp service, 5 rounds, each under
                           4 clients x 150 req/s: wall time, switch time, failed requests,
-                          longest gap between answers, measured in the same run";
+                          longest gap between answers, measured in the same run
+  bench backup [MIB]      berth backup create/restore vs tar czf, tar | zstd -T0 and restic
+                          on the same MIB of volume data (default 1024) in the same run: first
+                          backup, restore into an empty target, size, and the backup after 1%
+                          changed; the page cache is dropped before each timed command (as root)";
 
 fn main() {
     if let Err(err) = run() {
@@ -72,6 +77,8 @@ fn run() -> Result<()> {
         ["bench", "up"] => bench::up(&workspace_root(), 10, 3),
         ["bench", "up", n] => bench::up(&workspace_root(), n.parse()?, 3),
         ["bench", "deploy"] => bench_deploy::run(&workspace_root()),
+        ["bench", "backup"] => bench_backup::run(&workspace_root(), 1024),
+        ["bench", "backup", mib] => bench_backup::run(&workspace_root(), mib.parse()?),
         ["bench", "proxy", rest @ ..] => {
             bench_proxy::run(&workspace_root(), bench_proxy::Options::parse(rest)?)
         }
