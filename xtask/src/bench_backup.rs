@@ -372,15 +372,10 @@ impl Bench<'_> {
         let b_size = dir_bytes(&repo)?;
         let (first_id, _) = stack.newest()?;
         crate::interrupt::check()?;
-        let t_first = self.timed(tar_cmd(&["-czf"], &tar_gz).arg("-C").arg(&mp).arg("."))?;
+        let t_first = self.tar_gz(&mp, &tar_gz)?;
         let t_size = fs::metadata(&tar_gz)?.len();
         crate::interrupt::check()?;
-        let z_first = self.timed_pipe(
-            tar_cmd(&["-cf", "-", "-C"], &mp).arg("."),
-            Command::new("zstd")
-                .args(["-T0", "-q", "-f", "-o"])
-                .arg(&tar_zst),
-        )?;
+        let z_first = self.tar_zstd(&mp, &tar_zst)?;
         let z_size = fs::metadata(&tar_zst)?.len();
         crate::interrupt::check()?;
         crate::cmd::output(&mut self.restic(&restic_repo, &["init"]))?;
@@ -432,16 +427,11 @@ impl Bench<'_> {
         let (_, reported) = stack.newest()?;
         crate::interrupt::check()?;
         fs::remove_file(&tar_gz)?;
-        let t_second = self.timed(tar_cmd(&["-czf"], &tar_gz).arg("-C").arg(&mp).arg("."))?;
+        let t_second = self.tar_gz(&mp, &tar_gz)?;
         let t_added = fs::metadata(&tar_gz)?.len();
         crate::interrupt::check()?;
         fs::remove_file(&tar_zst)?;
-        let z_second = self.timed_pipe(
-            tar_cmd(&["-cf", "-", "-C"], &mp).arg("."),
-            Command::new("zstd")
-                .args(["-T0", "-q", "-f", "-o"])
-                .arg(&tar_zst),
-        )?;
+        let z_second = self.tar_zstd(&mp, &tar_zst)?;
         let z_added = fs::metadata(&tar_zst)?.len();
         crate::interrupt::check()?;
         let before = dir_bytes(&restic_repo)?;
@@ -508,6 +498,21 @@ impl Bench<'_> {
     }
 
     /// Drops the page cache, runs `command` to its end and syncs; the time covers both.
+    /// The notes' `tar czf` of the volume into `out`, timed.
+    fn tar_gz(&mut self, mp: &Path, out: &Path) -> Result<Duration> {
+        self.timed(tar_cmd(&["-czf"], out).arg("-C").arg(mp).arg("."))
+    }
+
+    /// `tar -cf - | zstd -T0` of the volume into `out`, timed.
+    fn tar_zstd(&mut self, mp: &Path, out: &Path) -> Result<Duration> {
+        self.timed_pipe(
+            tar_cmd(&["-cf", "-", "-C"], mp).arg("."),
+            Command::new("zstd")
+                .args(["-T0", "-q", "-f", "-o"])
+                .arg(out),
+        )
+    }
+
     fn timed(&mut self, command: &mut Command) -> Result<Duration> {
         self.drop_caches();
         let started = Instant::now();

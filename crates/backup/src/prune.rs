@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use rustic_core::repofile::{SnapshotFile, SnapshotId};
-use rustic_core::PruneOptions;
+use rustic_core::repofile::SnapshotId;
+use rustic_core::{Id, PruneOptions};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
@@ -239,15 +239,11 @@ pub fn prune(repo: &Repo, project: &str, req: &PruneRequest) -> Result<PruneRepo
     // Phase 3: forget the snapshots, then drop the data no snapshot needs any more. The
     // snapshot files go first: a prune killed after them leaves unused packs, which the next
     // prune removes, never a snapshot whose data is gone.
-    let files: Vec<SnapshotFile> = repo
-        .inner
-        .get_all_snapshots()
-        .map_err(repo.error("listing snapshots"))?;
-    let ids: Vec<SnapshotId> = files
+    let ids = remove
         .iter()
-        .filter(|f| remove.contains(&f.id.to_hex().as_str()))
-        .map(|f| f.id)
-        .collect();
+        .map(|id| id.parse::<Id>().map(SnapshotId::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(repo.error("removing snapshots"))?;
     repo.inner
         .delete_snapshots(&ids)
         .map_err(repo.error("removing snapshots"))?;

@@ -10,7 +10,6 @@ use berth_engine::{Engine, VolumeSpec};
 use crate::create::{new_snapshot, running_container, tree};
 use crate::item::tag_value;
 use crate::repository::{err, rustic_error};
-use crate::snapshot::Snapshot;
 use crate::stopped::{recover, StoppedContainer, StoppedJournal};
 use crate::{dump, BackupError, BackupEvent, Item, Repo};
 
@@ -54,18 +53,7 @@ pub async fn restore(
     }
 
     // Phase 2: the snapshot, which must be berth's and this project's.
-    let snap = repo
-        .inner
-        .get_snapshot_from_str(&req.snapshot, |_| true)
-        .map_err(|_| BackupError::NoSnapshot(req.snapshot.clone()))?;
-    let listed =
-        Snapshot::from_file(&snap).ok_or_else(|| BackupError::NotBerth(req.snapshot.clone()))?;
-    if listed.project() != Some(project.name.as_str()) {
-        return Err(BackupError::OtherProject {
-            project: listed.project().unwrap_or("").to_string(),
-            snapshot: listed.short_id,
-        });
-    }
+    let (snap, listed) = crate::snapshot::own(&repo, &project.name, &req.snapshot)?;
     let item_id = tag_value(&listed.tags, "item").unwrap_or("").to_string();
     let inside = snap
         .paths

@@ -77,6 +77,40 @@ pub(crate) fn describe<S: IndexedIds>(
     Ok(saved)
 }
 
+/// The first 8 characters of a snapshot id, which restic and berth accept wherever an id goes.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+/// The snapshot `wanted` names (an id, a prefix of one, or `latest` for the project's newest),
+/// checked to be berth's and this project's: what `restore` and `verify` act on.
+pub(crate) fn own(
+    repo: &Repo,
+    project: &str,
+    wanted: &str,
+) -> Result<(SnapshotFile, Snapshot), BackupError> {
+    let id = if wanted == "latest" {
+        of_project(repo, project)?
+            .pop()
+            .map(|s| s.id)
+            .ok_or_else(|| BackupError::NoSnapshot(wanted.to_string()))?
+    } else {
+        wanted.to_string()
+    };
+    let snap = repo
+        .inner
+        .get_snapshot_from_str(&id, |_| true)
+        .map_err(|_| BackupError::NoSnapshot(id.clone()))?;
+    let listed = Snapshot::from_file(&snap).ok_or_else(|| BackupError::NotBerth(id.clone()))?;
+    if listed.project() != Some(project) {
+        return Err(BackupError::OtherProject {
+            project: listed.project().unwrap_or("").to_string(),
+            snapshot: listed.short_id,
+        });
+    }
+    Ok((snap, listed))
+}
+
 impl Snapshot {
     pub(crate) fn from_file(snap: &rustic_core::repofile::SnapshotFile) -> Option<Snapshot> {
         let tags: Vec<String> = snap.tags.iter().cloned().collect();
@@ -86,7 +120,7 @@ impl Snapshot {
         let id = snap.id.to_hex().to_string();
         let summary = snap.summary.clone().unwrap_or_default();
         Some(Snapshot {
-            short_id: id.chars().take(8).collect(),
+            short_id: short_id(&id).to_string(),
             id,
             time: snap.time.timestamp().to_string(),
             unix_time: snap.time.timestamp().as_second(),
@@ -111,6 +145,15 @@ pub fn list(
     project: &str,
     catalog: &crate::catalog::Catalog,
 ) -> Result<Vec<Snapshot>, BackupError> {
+    let mut snaps = of_project(repo, project)?;
+    for s in &mut snaps {
+        s.verified_at = catalog.verified_at(&s.id);
+    }
+    Ok(snaps)
+}
+
+/// The project's snapshots, oldest first.
+fn of_project(repo: &Repo, project: &str) -> Result<Vec<Snapshot>, BackupError> {
     let mut snaps: Vec<Snapshot> = repo
         .inner
         .get_all_snapshots()
@@ -118,10 +161,6 @@ pub fn list(
         .iter()
         .filter_map(Snapshot::from_file)
         .filter(|s| s.project() == Some(project))
-        .map(|mut s| {
-            s.verified_at = catalog.verified_at(&s.id);
-            s
-        })
         .collect();
     snaps.sort_by(|a, b| (a.unix_time, &a.id).cmp(&(b.unix_time, &b.id)));
     Ok(snaps)

@@ -48,43 +48,14 @@ pub async fn verify(
 ) -> Result<Verified, BackupError> {
     // Phase 1: the snapshot, the project's own.
     let mut catalog = Catalog::open(&req.state_dir);
-    let wanted = if req.snapshot == "latest" {
-        crate::snapshot::list(&repo, &project.name, &catalog)?
-            .pop()
-            .map(|s| s.id)
-            .ok_or_else(|| BackupError::NoSnapshot(req.snapshot.clone()))?
-    } else {
-        req.snapshot.clone()
-    };
-    let snap = repo
-        .inner
-        .get_snapshot_from_str(&wanted, |_| true)
-        .map_err(|_| BackupError::NoSnapshot(wanted.clone()))?;
-    let listed = Snapshot::from_file(&snap).ok_or_else(|| BackupError::NotBerth(wanted.clone()))?;
-    if listed.project() != Some(project.name.as_str()) {
-        return Err(BackupError::OtherProject {
-            project: listed.project().unwrap_or("").to_string(),
-            snapshot: listed.short_id,
-        });
-    }
+    let (snap, listed) = crate::snapshot::own(&repo, &project.name, &req.snapshot)?;
     let recorded = Recorded::of(&snap);
     let config = repo.config.clone();
 
     // Phase 2: read every byte the snapshot needs back and authenticate it.
     let indexed = tokio::task::block_in_place(|| repo.inner.to_indexed())
         .map_err(err(&config, "reading the index"))?;
-    let mut options = CheckOptions::default();
-    options.read_data = true;
-    let results =
-        tokio::task::block_in_place(|| indexed.check_with_trees(options, vec![snap.tree]))
-            .map_err(err(&config, "reading the snapshot back"))?;
-    if results.is_ok().is_err() {
-        let detail: Vec<String> = results.0.iter().map(|(_, e)| e.to_string()).collect();
-        return Err(BackupError::Damaged {
-            snapshot: listed.short_id,
-            detail: detail.join("; "),
-        });
-    }
+    read_back(&indexed, &config, &snap, &listed.short_id)?;
     let inside = snap
         .paths
         .iter()

@@ -445,7 +445,10 @@ pub(crate) fn offer_restore(release: u64, snapshots: &[String]) {
         "release {release} backed up the data before its release command; to put it back as it was then (the data written since is replaced):"
     );
     for id in snapshots {
-        eprintln!("  berth backup restore {} --force", &id[..id.len().min(8)]);
+        eprintln!(
+            "  berth backup restore {} --force",
+            berth_backup::snapshot::short_id(id)
+        );
     }
 }
 

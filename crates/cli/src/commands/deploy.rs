@@ -154,6 +154,10 @@ fn run_release(s: &Session, o: Options) -> Result<(), CliError> {
     let on = |e: ReleaseEvent| reporter.emit(e);
     let state = state_dir();
     let traffic = Traffic::new(AdminClient::new(&o.socket));
+    let hook = o
+        .backup
+        .as_ref()
+        .map(|b| b.hook(&s.engine, &s.loaded.project));
     let req = Request {
         engine: &s.engine,
         project: &s.loaded.project,
@@ -167,15 +171,7 @@ fn run_release(s: &Session, o: Options) -> Result<(), CliError> {
         build: o.build,
         rollback: o.rollback,
         command: o.command,
-        before_release_command: None,
-    };
-    let hook = o
-        .backup
-        .as_ref()
-        .map(|b| b.hook(&s.engine, &s.loaded.project));
-    let req = Request {
         before_release_command: hook.as_deref(),
-        ..req
     };
     // Validate everything before any change; the proxy is started (when a service is routed
     // and it does not run yet) only for a release that can go ahead.

@@ -38,7 +38,10 @@ impl Reporter {
                         serde_json::json!({"event": "backup", "snapshots": snapshots})
                     );
                 } else {
-                    let short: Vec<&str> = snapshots.iter().map(|s| &s[..s.len().min(8)]).collect();
+                    let short: Vec<&str> = snapshots
+                        .iter()
+                        .map(|s| berth_backup::snapshot::short_id(s))
+                        .collect();
                     self.progress.message(&format!(
                         "backed up before the release command: snapshot {}",
                         short.join(", ")

@@ -86,7 +86,11 @@ pub fn releases(p: &ProjectArgs, a: &ReleasesArgs) -> Result<(), CliError> {
                     table.note(reason.clone());
                 }
                 if !r.backup.is_empty() {
-                    let short: Vec<&str> = r.backup.iter().map(|s| &s[..s.len().min(8)]).collect();
+                    let short: Vec<&str> = r
+                        .backup
+                        .iter()
+                        .map(|s| berth_backup::snapshot::short_id(s))
+                        .collect();
                     table.note(format!(
                         "backed up before its release command: snapshot {}",
                         short.join(", ")
