@@ -1,7 +1,8 @@
-//! Ctrl-C and SIGTERM during `cargo xtask demo`: the demo must leave nothing behind, and its
-//! clean-up lives in `Drop` guards, which a signal's default action (ending the process) would
-//! skip. So the signals only raise a flag here; the demo checks it between its steps and
-//! returns an error, and the guards then take the stack, the proxy and the network down.
+//! Ctrl-C and SIGTERM during `cargo xtask demo` or `cargo xtask bench backup`: neither may leave
+//! anything behind, and their clean-up lives in `Drop` guards, which a signal's default action
+//! (ending the process) would skip. So the signals only raise a flag here; the task checks it
+//! between its steps and returns an error, and the guards then take down what it started (the
+//! stack, the proxy, the network, the bench's volumes and files).
 //! Children (berth, cargo) get Ctrl-C from the terminal themselves and stop on their own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +32,7 @@ pub fn watch() -> Result<()> {
             }
         });
         INTERRUPTED.store(true, Ordering::SeqCst);
-        eprintln!("\ninterrupted: removing what the demo started");
+        eprintln!("\ninterrupted: removing what was started");
     });
     Ok(())
 }

@@ -12,11 +12,12 @@ use berth_engine::{ContainerSummary, Engine, HealthOutcome};
 use rustic_core::repofile::SnapshotFile;
 use rustic_core::{BackupOptions, IndexedIds, Repository, SnapshotOptions};
 
+use crate::content_hashes::ContentHashes;
 use crate::repository::{err, rustic_error};
 use crate::snapshot::{Recorded, Snapshot};
 use crate::source::DirSource;
 use crate::stopped::{recover, StoppedContainer, StoppedJournal};
-use crate::tree_hash::tree_hash;
+use crate::tree_hash::tree_hash_reusing;
 use crate::{dump, BackupError, BackupEvent, Item, Repo, RepoConfig};
 
 /// How long a container stopped for a snapshot may take to be healthy again.
@@ -29,6 +30,9 @@ pub struct CreateRequest {
     pub items: Vec<Item>,
     /// The user's own tags (`--tag`), added to every snapshot.
     pub tags: Vec<String>,
+    /// The project's release the data belongs to (the live one, or the one about to run
+    /// its release command), tagged `release=N` so a snapshot can be matched to its code.
+    pub release: Option<u64>,
     /// Stop the writers of volumes and bind mounts for their snapshot (`--stop`, the
     /// default); without, a volume holding a database's files is refused.
     pub stop: bool,
@@ -114,6 +118,7 @@ pub async fn create(
     let indexed = tokio::task::block_in_place(|| repo.inner.to_indexed_ids())
         .map_err(err(&config, "reading the index"))?;
     let mut made = Vec::new();
+    let tags = set_tags(req, &project.project_dir);
 
     // Phase 4: database dumps, online and consistent by the database's own means.
     for item in &req.items {
@@ -123,7 +128,7 @@ pub async fn create(
         on(BackupEvent::ItemStarted { item: item.id() });
         let started = Instant::now();
         let container = running_container(engine, project, service).await?;
-        let snap = new_snapshot(&config, item, &project.name, &req.tags)?;
+        let snap = new_snapshot(&config, item, &project.name, &tags)?;
         let snap = dump::postgres(
             engine,
             &indexed,
@@ -162,8 +167,10 @@ pub async fn create(
     for (item, path) in &files {
         on(BackupEvent::ItemStarted { item: item.id() });
         let started = Instant::now();
-        let result = new_snapshot(&config, item, &project.name, &req.tags)
-            .and_then(|snap| tree(&indexed, &config, item, path, snap));
+        let result = new_snapshot(&config, item, &project.name, &tags).and_then(|snap| {
+            let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
+            tree(&indexed, &config, item, path, &hashes, snap)
+        });
         match result.and_then(|snap| done(item, &snap, started.elapsed(), on)) {
             Ok(s) => made.push(s),
             Err(e) => {
@@ -176,6 +183,20 @@ pub async fn create(
     // Phase 7: start the writers again in dependency order, healthy, and close the journal.
     start_again(engine, &writers, &journal, on).await?;
     snapshotted.map(|()| made)
+}
+
+/// The tags every snapshot of this backup carries besides the item's own: the release and
+/// the git commit of the project's directory, when there are, then the user's.
+fn set_tags(req: &CreateRequest, project_dir: &std::path::Path) -> Vec<String> {
+    let mut tags = Vec::new();
+    if let Some(n) = req.release {
+        tags.push(format!("release={n}"));
+    }
+    if let Some(commit) = berth_deploy::release::git_commit(project_dir) {
+        tags.push(format!("commit={commit}"));
+    }
+    tags.extend(req.tags.iter().cloned());
+    tags
 }
 
 /// Starts `stopped` in order, waits for each to be healthy (or running, without a
@@ -313,20 +334,30 @@ pub(crate) fn new_snapshot(
 
 /// Stores the directory `path` as the snapshot of `item`, at the item's snapshot path;
 /// the item's previous snapshot is the parent, so unchanged files are not read again.
+/// `hashes` is the item's cache of file contents' hashes ([`ContentHashes`]), which does the
+/// same for the tree hash.
 pub(crate) fn tree<S: IndexedIds>(
     indexed: &Repository<S>,
     config: &RepoConfig,
     item: &Item,
     path: &std::path::Path,
+    hashes: &std::path::Path,
     mut snap: SnapshotFile,
 ) -> Result<SnapshotFile, BackupError> {
-    // The tree hash is taken while nothing writes, like the snapshot, for `verify`.
-    let hash = tokio::task::block_in_place(|| tree_hash(path)).map_err(|cause| {
-        BackupError::BindUnreadable {
-            path: path.to_path_buf(),
-            cause,
-        }
-    })?;
+    // The tree hash is taken while nothing writes, like the snapshot, for `verify`. It runs
+    // before the archive (whose snapshot must carry it), so on a first backup it is the pass
+    // that reads from disk and the archive reads from the page cache.
+    let known = ContentHashes::load(hashes);
+    let (hash, seen) =
+        tokio::task::block_in_place(|| tree_hash_reusing(path, &known)).map_err(|cause| {
+            BackupError::BindUnreadable {
+                path: path.to_path_buf(),
+                cause,
+            }
+        })?;
+    // A cache that cannot be written costs the next backup a full read, nothing else; the
+    // backup itself goes on.
+    let _ = seen.save(hashes);
     snap.description = Recorded {
         tree_hash: Some(hash),
         rows: None,

@@ -36,6 +36,13 @@ pub enum BackupError {
         operation: &'static str,
         message: String,
     },
+    /// The repository's disk filled up mid-way: nothing is listed as a snapshot, and the
+    /// data being backed up was only read.
+    #[error("backup repository {}: the disk is full ({operation} stopped); free space there or move the repository (x-berth.backups.repository), then run the backup again: the data being backed up is untouched", repository.display())]
+    DiskFull {
+        repository: PathBuf,
+        operation: &'static str,
+    },
     #[error(transparent)]
     Engine(#[from] berth_engine::EngineError),
     #[error("no such service `{service}` in project `{project}`; services: {known}")]

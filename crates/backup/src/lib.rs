@@ -10,6 +10,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod catalog;
+pub mod content_hashes;
 pub mod create;
 pub mod dump;
 pub mod error;

@@ -192,11 +192,35 @@ pub(crate) fn rustic_error(
     operation: &'static str,
     e: &RusticError,
 ) -> BackupError {
+    if disk_full(e) {
+        return BackupError::DiskFull {
+            repository: config.path.clone(),
+            operation,
+        };
+    }
     BackupError::Repository {
         repository: config.path.clone(),
         operation,
         message: message(e),
     }
+}
+
+/// Whether the cause of `e` is a full disk (ENOSPC, or a full quota), which the user fixes in
+/// one way whatever rustic was writing.
+fn disk_full(e: &RusticError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // 28 is ENOSPC and 122 EDQUOT on Linux.
+            if matches!(io.raw_os_error(), Some(28 | 122))
+                || io.kind() == std::io::ErrorKind::StorageFull
+            {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// rustic's own one-line account of an error, without its "Error: " prefix.

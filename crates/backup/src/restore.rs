@@ -7,6 +7,7 @@ use berth_compose::Project;
 use berth_deploy::labels;
 use berth_engine::{Engine, VolumeSpec};
 
+use crate::content_hashes::ContentHashes;
 use crate::create::{new_snapshot, running_container, tree};
 use crate::item::tag_value;
 use crate::repository::{err, rustic_error};
@@ -103,14 +104,16 @@ pub async fn restore(
         let saved = match &target {
             Target::Volume { item, mountpoint } => {
                 let snap = new_snapshot(&config, item, &project.name, &safety)?;
-                tree(&indexed, &config, item, mountpoint, snap)?
+                let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
+                tree(&indexed, &config, item, mountpoint, &hashes, snap)?
             }
             Target::Bind { item } => {
                 let Item::Bind { path, .. } = item else {
                     unreachable!("a bind target holds a bind item")
                 };
                 let snap = new_snapshot(&config, item, &project.name, &safety)?;
-                tree(&indexed, &config, item, path, snap)?
+                let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
+                tree(&indexed, &config, item, path, &hashes, snap)?
             }
             Target::Postgres { service } => {
                 let item = Item::Postgres {

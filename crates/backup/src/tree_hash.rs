@@ -12,21 +12,44 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-/// The tree hash of `root`, as 64 hex digits.
+use crate::content_hashes::{ContentHashes, FileKey};
+
+/// The tree hash of `root`, as 64 hex digits, reading every file.
 pub fn tree_hash(root: &Path) -> std::io::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    let mut links: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
-    entry(root, b".", &mut hasher, &mut links)?;
-    walk(root, b"", &mut hasher, &mut links)?;
-    Ok(hasher.finalize().to_hex().to_string())
+    tree_hash_reusing(root, &ContentHashes::default()).map(|(hash, _)| hash)
 }
 
-fn walk(
-    dir: &Path,
-    prefix: &[u8],
-    hasher: &mut blake3::Hasher,
-    links: &mut HashMap<(u64, u64), Vec<u8>>,
-) -> std::io::Result<()> {
+/// The tree hash of `root`, taking the contents' hashes of unchanged files from `known`
+/// instead of reading them; also returns the contents' hashes of every file the tree holds
+/// now, for the next call.
+pub fn tree_hash_reusing(
+    root: &Path,
+    known: &ContentHashes,
+) -> std::io::Result<(String, ContentHashes)> {
+    let mut walk_state = Walk {
+        hasher: blake3::Hasher::new(),
+        links: HashMap::new(),
+        known,
+        seen: ContentHashes::default(),
+    };
+    entry(root, b".", &mut walk_state)?;
+    walk(root, b"", &mut walk_state)?;
+    Ok((
+        walk_state.hasher.finalize().to_hex().to_string(),
+        walk_state.seen,
+    ))
+}
+
+/// What a walk carries from entry to entry.
+struct Walk<'a> {
+    hasher: blake3::Hasher,
+    /// The first name of each file with several hard links.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    known: &'a ContentHashes,
+    seen: ContentHashes,
+}
+
+fn walk(dir: &Path, prefix: &[u8], state: &mut Walk) -> std::io::Result<()> {
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
@@ -38,20 +61,16 @@ fn walk(
             rel.push(b'/');
         }
         rel.extend_from_slice(name.as_bytes());
-        if entry(&path, &rel, hasher, links)? {
-            walk(&path, &rel, hasher, links)?;
+        if entry(&path, &rel, state)? {
+            walk(&path, &rel, state)?;
         }
     }
     Ok(())
 }
 
 /// Hashes one entry; true when it is a directory to descend into.
-fn entry(
-    path: &Path,
-    rel: &[u8],
-    hasher: &mut blake3::Hasher,
-    links: &mut HashMap<(u64, u64), Vec<u8>>,
-) -> std::io::Result<bool> {
+fn entry(path: &Path, rel: &[u8], state: &mut Walk) -> std::io::Result<bool> {
+    let hasher = &mut state.hasher;
     let m = std::fs::symlink_metadata(path)?;
     let t = m.file_type();
     let kind: &[u8] = if t.is_dir() {
@@ -83,29 +102,41 @@ fn entry(
         hasher.update(format!("\0{}", m.len()).as_bytes());
         if m.nlink() > 1 {
             // Hard links: every name after the first says which name it shares data with.
-            let first = links
+            let first = state
+                .links
                 .entry((m.dev(), m.ino()))
                 .or_insert_with(|| rel.to_vec());
             hasher.update(b"\0=");
             hasher.update(first);
         }
-        let mut content = blake3::Hasher::new();
-        let mut file = std::fs::File::open(path)?;
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            content.update(&buffer[..n]);
-        }
+        let key = FileKey::of(&m);
+        let content = match state.known.get(&key) {
+            Some(known) => known,
+            None => content_hash(path)?,
+        };
+        state.seen.insert(key, content);
         hasher.update(b"\0");
-        hasher.update(content.finalize().as_bytes());
+        hasher.update(&content);
     } else if !t.is_dir() {
         hasher.update(format!("\0{}", m.rdev()).as_bytes());
     }
     hasher.update(b"\n");
     Ok(t.is_dir())
+}
+
+/// The blake3 hash of the file's bytes.
+fn content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut content = blake3::Hasher::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        content.update(&buffer[..n]);
+    }
+    Ok(*content.finalize().as_bytes())
 }
 
 #[cfg(test)]
@@ -163,5 +194,42 @@ mod tests {
             change(copy.path());
             assert_ne!(same, tree_hash(copy.path()).unwrap(), "{what} is not seen");
         }
+    }
+
+    #[test]
+    fn unchanged_files_come_from_the_cache_and_a_rewritten_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a"), "one").unwrap();
+        std::fs::write(root.join("b"), "two").unwrap();
+        let fresh = tree_hash(root).unwrap();
+        let (reused, seen) = tree_hash_reusing(root, &ContentHashes::default()).unwrap();
+        assert_eq!(fresh, reused);
+        assert_eq!(seen.len(), 2);
+        let (again, _) = tree_hash_reusing(root, &seen).unwrap();
+        assert_eq!(fresh, again, "the cached hashes give the same tree hash");
+
+        // The cache is really used: a wrong hash under a file's exact key shows through.
+        let a = FileKey::of(&std::fs::metadata(root.join("a")).unwrap());
+        let mut lying = seen.clone();
+        lying.insert(a, [0u8; 32]);
+        assert_ne!(fresh, tree_hash_reusing(root, &lying).unwrap().0);
+
+        // New bytes of the same size with the old mtime put back: only ctime tells, and it does.
+        let mtime = std::fs::metadata(root.join("a"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("a"), "One").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(root.join("a"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let changed = tree_hash(root).unwrap();
+        assert_ne!(fresh, changed);
+        assert_eq!(changed, tree_hash_reusing(root, &lying).unwrap().0);
     }
 }

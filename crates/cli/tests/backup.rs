@@ -744,3 +744,161 @@ fn schedule_prints_a_timer_or_a_cron_line_and_refuses_what_it_cannot_keep() {
         .code(2)
         .stderr_has("x-berth.backups.keep");
 }
+
+/// Removes a container that belongs to no project when the test ends.
+struct ContainerGuard(String);
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = berth_test_support::docker_output(&["rm", "-f", &self.0]);
+    }
+}
+
+/// Issue #16 ("restoring into a volume a running service outside the project uses: refused,
+/// naming the container"): a container of no project that mounts the volume stops both the
+/// restore and the backup, by name, and neither changes the volume nor stops anything.
+#[test]
+fn a_volume_another_container_uses_is_refused_by_restore_and_backup() {
+    let p = Project::new("berth-bk-foreign", FILES);
+    p.run(&["up", "-d", "--wait"]).success();
+    let data = p.mountpoint("data");
+    std::fs::write(data.join("before"), "the backed-up state").unwrap();
+    p.run(&["backup", "create"]).success();
+    let short = p.snapshots()[0]["short_id"].as_str().unwrap().to_string();
+    std::fs::write(data.join("after"), "written since").unwrap();
+
+    let outsider = unique_name("berth-bk-outsider").to_lowercase();
+    let _outsider = ContainerGuard(outsider.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &outsider,
+        "-v",
+        &format!("{}_data:/data", p.name),
+        "berth/testapp:latest",
+    ]);
+    let app = harness::service_ids(&p.name, "app", false);
+    let before = tree_listing(&data);
+
+    let restore = p.run(&["backup", "restore", &short, "--force"]);
+    restore.code(1).stderr_has(&format!(
+        "volume `{}_data` is used by container `{outsider}`, which is not part of project `{}`",
+        p.name, p.name
+    ));
+    let create = p.run(&["backup", "create"]);
+    create
+        .code(1)
+        .stderr_has(&format!("is used by container `{outsider}`"));
+
+    assert_eq!(
+        tree_listing(&data),
+        before,
+        "the refused restore changed the volume"
+    );
+    assert_eq!(p.snapshots().len(), 1, "the refused backup made a snapshot");
+    assert_eq!(
+        harness::service_ids(&p.name, "app", false),
+        app,
+        "app was stopped"
+    );
+    let state = docker(&["inspect", "-f", "{{.State.Running}}", &outsider]);
+    assert_eq!(state.trim(), "true", "the outsider was stopped");
+}
+
+/// Unmounts the file system mounted for a test when it ends.
+struct MountGuard(PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue #16 ("a full disk mid-backup: a clear error, the source untouched"): a repository on
+/// a file system too small for the volume fails the backup with one line that says the disk
+/// is full; the volume is as it was, its writer runs again, no snapshot is listed, and once
+/// there is room the next backup works and restic finds the repository sound.
+#[test]
+fn a_full_disk_mid_backup_is_a_clear_error_and_changes_nothing() {
+    let p = Project::new("berth-bk-full", FILES);
+    p.run(&["up", "-d", "--wait"]).success();
+    let data = p.mountpoint("data");
+    fill(&data, 1);
+    let before = tree_listing(&data);
+
+    // A real full disk: a 16 MiB tmpfs under the repository, for 64 MiB of incompressible data.
+    let repository = p.repository();
+    std::fs::create_dir_all(&repository).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&repository)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root, as CI runs");
+    let _mount = MountGuard(repository.clone());
+
+    let full = p.run(&["backup", "create"]);
+    full.code(1)
+        .stderr_has("the disk is full (storing the snapshot stopped)");
+    assert!(
+        !full.stderr.contains("panicked"),
+        "a full disk panicked: {}",
+        full.stderr
+    );
+    assert_eq!(tree_listing(&data), before, "the source changed");
+    assert_eq!(harness::service_ids(&p.name, "app", false).len(), 1);
+    assert!(
+        p.snapshots().is_empty(),
+        "a snapshot of a failed backup is listed"
+    );
+
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=512m"])
+        .arg(&repository)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    p.run(&["backup", "create"]).success();
+    assert_eq!(p.snapshots().len(), 1);
+    p.restic(&["check", "--read-data"]);
+}
+
+/// Issue #16 item 1: an ordinary backup's snapshots are tagged with the project's live
+/// release and the git commit its directory is at, so a snapshot can be matched to its code.
+#[test]
+fn a_backup_is_tagged_with_the_live_release_and_the_git_commit() {
+    let p = Project::new("berth-bk-tags", FILES);
+    let dir = p.berth.dir().to_path_buf();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "compose.yaml"]);
+    git(&["commit", "-qm", "first"]);
+    let commit = git(&["rev-parse", "HEAD"]).trim().to_string();
+
+    p.run(&["deploy"]).success();
+    std::fs::write(p.mountpoint("data").join("f"), "x").unwrap();
+    p.run(&["backup", "create", "--tag", "nightly"]).success();
+    let tags = p.snapshots()[0]["tags"].clone();
+    let tags: Vec<&str> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"release=1"), "{tags:?}");
+    assert!(
+        tags.contains(&format!("commit={commit}").as_str()),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&"nightly"), "{tags:?}");
+}

@@ -8,6 +8,7 @@ use berth_backup::{
     BackupError, BackupEvent, CreateRequest, Repo, RepoConfig, RestoreRequest, VerifyRequest,
 };
 
+use super::deploy::state_dir;
 use super::session::Session;
 use super::CliError;
 use crate::args::{
@@ -114,9 +115,17 @@ fn create(p: &ProjectArgs, a: &BackupCreateArgs) -> Result<(), CliError> {
         ));
     }
     let config = repo_config(&loaded.project);
+    // The live release, to tag the snapshots with; a store that cannot be read leaves the
+    // tag out rather than the backup undone.
+    let release = state_dir()
+        .open_store()
+        .ok()
+        .and_then(|store| store.last_succeeded(&loaded.project.name).ok().flatten())
+        .map(|r| r.number);
     let request = CreateRequest {
         items,
         tags: a.tags.clone(),
+        release,
         stop: !a.no_stop,
         state_dir: crate::env::get().deploy_state_dir(),
     };
@@ -419,7 +428,8 @@ impl PreRelease {
                     .map_err(|e| e.to_string())?;
                 let request = CreateRequest {
                     items: this.items.clone(),
-                    tags: vec!["pre-release".into(), format!("release={number}")],
+                    tags: vec!["pre-release".into()],
+                    release: Some(number),
                     stop: true,
                     state_dir: this.state_dir.clone(),
                 };
