@@ -19,6 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
+mod database;
+
 const MIB: u64 = 1024 * 1024;
 /// The large files the incompressible data is split over.
 const LARGE_FILES: u64 = 16;
@@ -62,12 +64,13 @@ pub fn run(root: &Path, mib: u64) -> Result<()> {
     // Ctrl-C becomes an error at the next step, so that the guards below remove the project,
     // its volumes and the gigabytes in the temp dir instead of the signal ending the process.
     crate::interrupt::watch()?;
-    // Only the testapp image is needed (not the Postgres image or the static berth).
+    // The testapp and Postgres images are needed (not the static berth).
     crate::report("berth/testapp:latest", || {
         crate::testapp_image::ensure(root, false)
     })
+    .and_then(|_| crate::report("berth/postgres:15", || crate::postgres_image::ensure(root, false)))
     .context(
-        "the bench needs berth/testapp:latest: run `cargo xtask test-images` and see what fails",
+        "the bench needs berth/testapp:latest and berth/postgres:15: run `cargo xtask test-images` and see what fails",
     )?;
     ensure_zstd()?;
     let restic_version = version(Command::new("restic").arg("version"))
@@ -210,6 +213,8 @@ pub fn run(root: &Path, mib: u64) -> Result<()> {
          incremental mode here, so their second backup is a new full archive.",
         size(median_u64(&extra.reported_added))
     );
+    println!();
+    database::run(&berth, dir.path(), &mut bench, rounds)?;
     drop(stack);
     Ok(())
 }
@@ -231,11 +236,10 @@ struct Stack {
 
 impl Stack {
     fn up(berth: &Path, base: &Path, suffix: u32) -> Result<Stack> {
-        let name = format!("berth-bench-backup-{suffix}");
-        let dir = base.join(&name);
-        fs::create_dir_all(&dir)?;
-        fs::write(
-            dir.join("compose.yaml"),
+        Stack::up_with(
+            berth,
+            base,
+            &format!("berth-bench-backup-{suffix}"),
             r#"services:
   app:
     image: berth/testapp:latest
@@ -247,13 +251,29 @@ impl Stack {
 volumes:
   data: {}
 "#,
-        )?;
+            "data",
+        )
+    }
+
+    /// The project `name` of `compose` in a directory of its own under `base`, up and
+    /// healthy; `volume` is the key of the volume whose mountpoint it records.
+    fn up_with(
+        berth: &Path,
+        base: &Path,
+        name: &str,
+        compose: &str,
+        volume: &str,
+    ) -> Result<Stack> {
+        let name = name.to_string();
+        let dir = base.join(&name);
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("compose.yaml"), compose)?;
         let mut stack = Stack {
             berth: berth.to_path_buf(),
-            state: base.join("state"),
+            state: base.join(format!("state-{name}")),
             // Missing on purpose: berth creates it (0600) with a new password.
-            password: base.join("berth-password"),
-            volume: format!("{name}_data"),
+            password: base.join(format!("berth-password-{name}")),
+            volume: format!("{name}_{volume}"),
             name,
             dir,
             mountpoint: PathBuf::new(),
