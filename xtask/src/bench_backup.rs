@@ -44,6 +44,29 @@ struct Figures {
     added: Vec<u64>,
 }
 
+/// One round of one tool: first backup, restore, size, second backup, added.
+type Row = (Duration, Duration, u64, Duration, u64);
+
+impl Figures {
+    /// Prints one round's row after `label` and keeps it.
+    fn record(&mut self, label: &str, row: Row) {
+        println!(
+            "{label} first {:>7.2} s, restore {:>7.2} s, size {:>10}, second {:>7.2} s, \
+             added {:>10}",
+            secs(row.0),
+            secs(row.1),
+            size(row.2),
+            secs(row.3),
+            size(row.4)
+        );
+        self.first.push(row.0);
+        self.restore.push(row.1);
+        self.size.push(row.2);
+        self.second.push(row.3);
+        self.added.push(row.4);
+    }
+}
+
 /// What berth measured besides the columns every tool has.
 #[derive(Default)]
 struct BerthExtra {
@@ -497,20 +520,7 @@ impl Bench<'_> {
         ];
         let names = ["berth", "tar czf", "tar|zstd", "restic"];
         for ((figures, row), name) in tools.iter_mut().zip(rows).zip(names) {
-            println!(
-                "round {round}: {name:<8} first {:>7.2} s, restore {:>7.2} s, size {:>10}, \
-                 second {:>7.2} s, added {:>10}",
-                secs(row.0),
-                secs(row.1),
-                size(row.2),
-                secs(row.3),
-                size(row.4)
-            );
-            figures.first.push(row.0);
-            figures.restore.push(row.1);
-            figures.size.push(row.2);
-            figures.second.push(row.3);
-            figures.added.push(row.4);
+            figures.record(&format!("round {round}: {name:<8}"), row);
         }
         println!(
             "round {round}: berth restore in place (--force, safety snapshot first) {:.2} s; \

@@ -118,7 +118,7 @@ pub async fn create(
     let indexed = tokio::task::block_in_place(|| repo.inner.to_indexed_ids())
         .map_err(err(&config, "reading the index"))?;
     let mut made = Vec::new();
-    let tags = set_tags(req, &project.project_dir);
+    let tags = shared_tags(req, &project.project_dir);
 
     // Phase 4: database dumps, online and consistent by the database's own means.
     for item in &req.items {
@@ -168,8 +168,14 @@ pub async fn create(
         on(BackupEvent::ItemStarted { item: item.id() });
         let started = Instant::now();
         let result = new_snapshot(&config, item, &project.name, &tags).and_then(|snap| {
-            let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
-            tree(&indexed, &config, item, path, &hashes, snap)
+            tree(
+                &indexed,
+                &config,
+                item,
+                path,
+                (&req.state_dir, &project.name),
+                snap,
+            )
         });
         match result.and_then(|snap| done(item, &snap, started.elapsed(), on)) {
             Ok(s) => made.push(s),
@@ -187,7 +193,7 @@ pub async fn create(
 
 /// The tags every snapshot of this backup carries besides the item's own: the release and
 /// the git commit of the project's directory, when there are, then the user's.
-fn set_tags(req: &CreateRequest, project_dir: &std::path::Path) -> Vec<String> {
+fn shared_tags(req: &CreateRequest, project_dir: &std::path::Path) -> Vec<String> {
     let mut tags = Vec::new();
     if let Some(n) = req.release {
         tags.push(format!("release={n}"));
@@ -334,20 +340,21 @@ pub(crate) fn new_snapshot(
 
 /// Stores the directory `path` as the snapshot of `item`, at the item's snapshot path;
 /// the item's previous snapshot is the parent, so unchanged files are not read again.
-/// `hashes` is the item's cache of file contents' hashes ([`ContentHashes`]), which does the
-/// same for the tree hash.
+/// `cache` (the state directory and the project) holds the item's file contents' hashes
+/// ([`ContentHashes`]), which does the same for the tree hash.
 pub(crate) fn tree<S: IndexedIds>(
     indexed: &Repository<S>,
     config: &RepoConfig,
     item: &Item,
     path: &std::path::Path,
-    hashes: &std::path::Path,
+    cache: (&std::path::Path, &str),
     mut snap: SnapshotFile,
 ) -> Result<SnapshotFile, BackupError> {
     // The tree hash is taken while nothing writes, like the snapshot, for `verify`. It runs
     // before the archive (whose snapshot must carry it), so on a first backup it is the pass
     // that reads from disk and the archive reads from the page cache.
-    let known = ContentHashes::load(hashes);
+    let hashes = ContentHashes::path(cache.0, cache.1, &item.id());
+    let known = ContentHashes::load(&hashes);
     let (hash, seen) =
         tokio::task::block_in_place(|| tree_hash_reusing(path, &known)).map_err(|cause| {
             BackupError::BindUnreadable {
@@ -357,7 +364,7 @@ pub(crate) fn tree<S: IndexedIds>(
         })?;
     // A cache that cannot be written costs the next backup a full read, nothing else; the
     // backup itself goes on.
-    let _ = seen.save(hashes);
+    let _ = seen.save(&hashes);
     snap.description = Recorded {
         tree_hash: Some(hash),
         rows: None,

@@ -7,7 +7,6 @@ use berth_compose::Project;
 use berth_deploy::labels;
 use berth_engine::{Engine, VolumeSpec};
 
-use crate::content_hashes::ContentHashes;
 use crate::create::{new_snapshot, running_container, tree};
 use crate::item::tag_value;
 use crate::repository::{err, rustic_error};
@@ -104,16 +103,16 @@ pub async fn restore(
         let saved = match &target {
             Target::Volume { item, mountpoint } => {
                 let snap = new_snapshot(&config, item, &project.name, &safety)?;
-                let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
-                tree(&indexed, &config, item, mountpoint, &hashes, snap)?
+                let cache = (req.state_dir.as_path(), project.name.as_str());
+                tree(&indexed, &config, item, mountpoint, cache, snap)?
             }
             Target::Bind { item } => {
                 let Item::Bind { path, .. } = item else {
                     unreachable!("a bind target holds a bind item")
                 };
                 let snap = new_snapshot(&config, item, &project.name, &safety)?;
-                let hashes = ContentHashes::path(&req.state_dir, &project.name, &item.id());
-                tree(&indexed, &config, item, path, &hashes, snap)?
+                let cache = (req.state_dir.as_path(), project.name.as_str());
+                tree(&indexed, &config, item, path, cache, snap)?
             }
             Target::Postgres { service } => {
                 let item = Item::Postgres {

@@ -63,12 +63,9 @@ pub(super) fn run(berth: &Path, base: &Path, bench: &mut Bench, rounds: usize) -
         let b_first = bench.timed(&mut stack.berth(&["backup", "create"]))?;
         let b_size = dir_bytes(&stack.repository())?;
         let (first_id, _) = stack.newest()?;
-        let d_first = bench.timed(&mut sh(&format!(
-            "docker exec {db} {PG_DUMP} > {}",
-            dump.display()
-        )))?;
+        let d_first = bench.timed(&mut dump_to_file(&db, &dump))?;
         let d_size = fs::metadata(&dump)?.len();
-        let r_first = bench.timed(&mut sh(&restic_stdin(bench, &db, &restic_repo)))?;
+        let r_first = restic_stdin(bench, &db, &restic_repo)?;
         let r_size = dir_bytes(&restic_repo)?;
         crate::interrupt::check()?;
 
@@ -79,12 +76,8 @@ pub(super) fn run(berth: &Path, base: &Path, bench: &mut Bench, rounds: usize) -
             "docker exec -i {db} {PG_RESTORE} < {}",
             dump.display()
         )))?;
-        let r_restore = bench.timed(&mut sh(&format!(
-            "restic --repo {} --password-file {} --no-cache --quiet dump latest shop.dump \
-             | docker exec -i {db} {PG_RESTORE}",
-            restic_repo.display(),
-            bench.restic_password.display()
-        )))?;
+        let mut restic_dump = bench.restic(&restic_repo, &["dump", "latest", "shop.dump"]);
+        let r_restore = bench.timed_pipe(&mut restic_dump, &mut in_db(&db, PG_RESTORE))?;
         crate::interrupt::check()?;
 
         // pgbench changes rows for a while; then the second backups.
@@ -95,13 +88,10 @@ pub(super) fn run(berth: &Path, base: &Path, bench: &mut Bench, rounds: usize) -
         let b_second = bench.timed(&mut stack.berth(&["backup", "create"]))?;
         let b_added = dir_bytes(&stack.repository())? - before;
         fs::remove_file(&dump)?;
-        let d_second = bench.timed(&mut sh(&format!(
-            "docker exec {db} {PG_DUMP} > {}",
-            dump.display()
-        )))?;
+        let d_second = bench.timed(&mut dump_to_file(&db, &dump))?;
         let d_added = fs::metadata(&dump)?.len();
         let before = dir_bytes(&restic_repo)?;
-        let r_second = bench.timed(&mut sh(&restic_stdin(bench, &db, &restic_repo)))?;
+        let r_second = restic_stdin(bench, &db, &restic_repo)?;
         let r_added = dir_bytes(&restic_repo)? - before;
 
         let rows = [
@@ -114,20 +104,7 @@ pub(super) fn run(berth: &Path, base: &Path, bench: &mut Bench, rounds: usize) -
             .zip(rows)
             .zip(["berth", "pg_dump", "restic"])
         {
-            println!(
-                "db round {round}: {name:<8} backup {:>7.2} s, restore {:>7.2} s, size {:>10}, \
-                 second {:>7.2} s, added {:>10}",
-                secs(row.0),
-                secs(row.1),
-                size(row.2),
-                secs(row.3),
-                size(row.4)
-            );
-            figures.first.push(row.0);
-            figures.restore.push(row.1);
-            figures.size.push(row.2);
-            figures.second.push(row.3);
-            figures.added.push(row.4);
+            figures.record(&format!("db round {round}: {name:<8}"), row);
         }
     }
     let _ = fs::remove_file(&dump);
@@ -178,14 +155,26 @@ pub(super) fn run(berth: &Path, base: &Path, bench: &mut Bench, rounds: usize) -
     Ok(())
 }
 
-/// `pg_dump -Fc` in the service piped into `restic backup --stdin`, as a shell line.
-fn restic_stdin(bench: &Bench, db: &str, repo: &Path) -> String {
-    format!(
-        "docker exec {db} {PG_DUMP} | restic --repo {} --password-file {} --no-cache --quiet \
-         backup --stdin --stdin-filename shop.dump",
-        repo.display(),
-        bench.restic_password.display()
-    )
+/// `pg_dump -Fc` in the service piped into `restic backup --stdin`, timed.
+fn restic_stdin(bench: &mut Bench, db: &str, repo: &Path) -> Result<Duration> {
+    let mut restic = bench.restic(
+        repo,
+        &["backup", "--stdin", "--stdin-filename", "shop.dump"],
+    );
+    bench.timed_pipe(&mut in_db(db, PG_DUMP), &mut restic)
+}
+
+/// `docker exec -i DB COMMAND...`, the command's words split on spaces; standard input is
+/// whatever the caller pipes in (nothing, for a dump).
+fn in_db(db: &str, command: &str) -> Command {
+    let mut c = Command::new("docker");
+    c.args(["exec", "-i", db]).args(command.split(' '));
+    c
+}
+
+/// The notes' `docker exec db pg_dump -Fc > file`.
+fn dump_to_file(db: &str, file: &Path) -> Command {
+    sh(&format!("docker exec {db} {PG_DUMP} > {}", file.display()))
 }
 
 /// `sh -c LINE`, with `set -o pipefail` so that a failed pg_dump fails the pipe.
