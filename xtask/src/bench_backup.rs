@@ -91,7 +91,7 @@ pub fn run(root: &Path, mib: u64) -> Result<()> {
     crate::report("berth/testapp:latest", || {
         crate::testapp_image::ensure(root, false)
     })
-    .and_then(|_| crate::report("berth/postgres:15", || crate::postgres_image::ensure(root, false)))
+    .and_then(|_| crate::report_rootfs(&crate::postgres_image::ROOTFS, root, false))
     .context(
         "the bench needs berth/testapp:latest and berth/postgres:15: run `cargo xtask test-images` and see what fails",
     )?;

@@ -9,6 +9,8 @@ mod bench_backup;
 mod bench_deploy;
 mod bench_proxy;
 mod cmd;
+mod database_images;
+mod debian_rootfs;
 mod demo;
 mod interrupt;
 mod live;
@@ -17,7 +19,7 @@ mod progress;
 mod testapp_image;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
@@ -30,9 +32,10 @@ pub const CONTENT_KEY_LABEL: &str = "berth.content-key";
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test-images [--force]   build berth/testapp:latest and berth/postgres:15 for the Docker tests
-                          (skipped when an image with the same content key exists), and a
-                          static berth binary (target/static) for the proxy boot tests
+  test-images [--force]   build berth/testapp:latest, berth/postgres:15, berth/mariadb:10.11
+                          and berth/redis:7 for the Docker tests (skipped when an image with
+                          the same content key exists), and a static berth binary
+                          (target/static) for the proxy boot tests
   demo                    a live demo of berth on the local Docker Engine
   bench config [N]        berth config vs docker-compose config on a generated N-service
                           project (default 2000), measured in the same run
@@ -90,6 +93,10 @@ fn run() -> Result<()> {
     }
 }
 
+/// The images built from debootstrap rootfses, each rootfs with its images.
+const ROOTFS_IMAGES: [&debian_rootfs::Rootfs; 2] =
+    [&postgres_image::ROOTFS, &database_images::ROOTFS];
+
 /// What happened to one image, for the one-line report.
 pub enum Outcome {
     Built,
@@ -111,8 +118,10 @@ pub fn check_prerequisites(force: bool) -> Result<()> {
         ),
         Err(_) => bail!("the docker CLI is missing: install Docker Engine (apt-get install -y docker.io) and run this again"),
     }
-    if let Some(missing) = postgres_image::missing_prerequisites(&workspace_root(), force)? {
-        bail!("{missing}");
+    for rootfs in ROOTFS_IMAGES {
+        if let Some(missing) = rootfs.missing_prerequisites(&workspace_root(), force)? {
+            bail!("{missing}");
+        }
     }
     Ok(())
 }
@@ -123,7 +132,9 @@ pub fn test_images(force: bool) -> Result<()> {
     report("berth/testapp:latest", || {
         testapp_image::ensure(&root, force)
     })?;
-    report("berth/postgres:15", || postgres_image::ensure(&root, force))?;
+    for rootfs in ROOTFS_IMAGES {
+        report_rootfs(rootfs, &root, force)?;
+    }
     // `berth proxy boot` runs its binary in a FROM-scratch image, so its tests need a
     // statically linked berth; cargo rebuilds it only when the sources changed.
     let berth = progress::during(
@@ -137,12 +148,21 @@ pub fn test_images(force: bool) -> Result<()> {
 fn report(image: &str, build: impl FnOnce() -> Result<Outcome>) -> Result<()> {
     let started = Instant::now();
     let outcome = build()?;
+    print_report(image, outcome, started.elapsed());
+    Ok(())
+}
+
+/// Builds the images of one debootstrap rootfs, one report line per image.
+fn report_rootfs(rootfs: &debian_rootfs::Rootfs, root: &Path, force: bool) -> Result<()> {
+    rootfs.ensure(root, force, print_report)
+}
+
+fn print_report(image: &str, outcome: Outcome, took: Duration) {
     let what = match outcome {
         Outcome::Built => "built",
         Outcome::Cached => "cached",
     };
-    println!("{image}: {what} in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(())
+    println!("{image}: {what} in {:.1}s", took.as_secs_f64());
 }
 
 pub fn workspace_root() -> PathBuf {

@@ -86,7 +86,7 @@ pub async fn create(
     let mut files: Vec<(&Item, PathBuf)> = Vec::new();
     for item in &req.items {
         match item {
-            Item::Postgres { .. } => {}
+            Item::Dump { .. } => {}
             Item::Volume { name, .. } => {
                 let volume =
                     engine
@@ -122,17 +122,18 @@ pub async fn create(
 
     // Phase 4: database dumps, online and consistent by the database's own means.
     for item in &req.items {
-        let Item::Postgres { service } = item else {
+        let Item::Dump { service, dump } = item else {
             continue;
         };
         on(BackupEvent::ItemStarted { item: item.id() });
         let started = Instant::now();
         let container = running_container(engine, project, service).await?;
         let snap = new_snapshot(&config, item, &project.name, &tags)?;
-        let snap = dump::postgres(
+        let snap = dump::store(
             engine,
             &indexed,
             &config,
+            dump,
             &container.id,
             service,
             snap,
@@ -367,7 +368,7 @@ pub(crate) fn tree<S: IndexedIds>(
     let _ = seen.save(&hashes);
     snap.description = Recorded {
         tree_hash: Some(hash),
-        rows: None,
+        ..Recorded::default()
     }
     .to_description();
     let as_path = item.snapshot_path();

@@ -1,10 +1,10 @@
 //! Database dumps streamed from `docker exec` straight into the repository, never through
-//! the host's disk, and database restores streamed back the same way.
+//! the host's disk, and dumps streamed back into a server the same way. What each engine
+//! runs is [`DumpKind`]'s; this file moves the bytes.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_engine::{Engine, ExecOptions};
 use rustic_core::repofile::SnapshotFile;
@@ -13,95 +13,32 @@ use rustic_core::{
 };
 use tokio_util::io::SyncIoBridge;
 
+use crate::database::DumpKind;
+use crate::mysql::RowCounter;
 use crate::repository::rustic_error;
-use crate::snapshot::{describe, Recorded};
+use crate::snapshot::finish_dump;
 use crate::{BackupError, RepoConfig};
 
 /// How much of a dump is buffered between the engine and the repository: enough to keep
 /// both busy, small enough to stay out of the memory budget.
 const PIPE_BYTES: usize = 1 << 20;
 
-/// Sets the database's superuser and database from the variables the official postgres
-/// image is configured with, so every command runs as that user over the local socket, with
-/// no password.
-const PG_ENV: &str =
-    r#"export PGUSER="${POSTGRES_USER:-postgres}"; export PGDATABASE="${POSTGRES_DB:-$PGUSER}";"#;
-
-/// The query that counts the rows of every user table, one `berth-rows<TAB>schema.table<TAB>N`
-/// line each (through psql's `\gexec`).
-const PG_COUNT_QUERY: &str = r#"SELECT format('SELECT %L || chr(9) || count(*) FROM %I.%I', 'berth-rows' || chr(9) || schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename \gexec"#;
-
-/// Dumps the database and counts its rows in one transaction snapshot: psql opens a
-/// repeatable-read transaction, exports its snapshot, writes the row counts to standard
-/// error, and runs `pg_dump --snapshot` on it, whose custom-format output is standard
-/// output. A failed pg_dump is marked on standard error, since psql's own exit code does
-/// not carry it.
-fn pg_dump_script() -> String {
-    format!(
-        r#"{PG_ENV}
-exec psql -qAtX -v ON_ERROR_STOP=1 <<'SQL'
-BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-SELECT pg_export_snapshot() AS berth_snapshot \gset
-\setenv BERTH_SNAPSHOT :berth_snapshot
-\o | cat 1>&2
-{PG_COUNT_QUERY}
-\o
-\! pg_dump --format=custom --snapshot="$BERTH_SNAPSHOT" || echo {DUMP_FAILED} 1>&2
-COMMIT;
-SQL
-"#
-    )
-}
-
-/// Counts the rows of every user table, on standard output.
-fn pg_count_script() -> String {
-    format!(
-        r#"{PG_ENV}
-exec psql -qAtX -v ON_ERROR_STOP=1 <<'SQL'
-{PG_COUNT_QUERY}
-SQL
-"#
-    )
-}
-
-const DUMP_FAILED: &str = "berth-dump-failed";
-
-/// The row counts in a count script's output.
-fn parse_rows(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let mut parts = l.trim_end().split('\t');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("berth-rows"), Some(table), Some(n)) => {
-                    n.parse().ok().map(|n| (table.to_string(), n))
-                }
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-/// Loads a custom-format dump from standard input in one transaction: it either replaces
-/// the database's objects (`--clean --if-exists`) or, on any error, changes nothing.
-const PG_RESTORE: &str = r#"export PGUSER="${POSTGRES_USER:-postgres}"; export PGDATABASE="${POSTGRES_DB:-$PGUSER}"; exec pg_restore --clean --if-exists --single-transaction --no-owner --exit-on-error --dbname="$PGDATABASE""#;
-
-/// Counts the user tables of the service's database: zero means an empty target.
-const PG_COUNT_TABLES: &str = r#"export PGUSER="${POSTGRES_USER:-postgres}"; export PGDATABASE="${POSTGRES_DB:-$PGUSER}"; exec psql -qAtX -c "select count(*) from pg_tables where schemaname not in ('pg_catalog','information_schema')""#;
-
-fn shell(line: &str) -> ExecOptions {
+pub(crate) fn shell(line: &str) -> ExecOptions {
     ExecOptions {
         cmd: vec!["sh".into(), "-c".into(), line.into()],
         ..Default::default()
     }
 }
 
-/// Runs `pg_dump` in `container` and stores its output as the one file of `snap`, at
-/// `path`, with the row counts of its transaction recorded in the snapshot. A dump that
+/// Runs the engine's dump in `container` and stores its output as the one file of `snap`,
+/// at `path`, with what the engine counted of it recorded in the snapshot. A dump that
 /// fails leaves no snapshot.
-pub(crate) async fn postgres<S: IndexedIds>(
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store<S: IndexedIds>(
     engine: &Engine,
     repo: &Repository<S>,
     config: &RepoConfig,
+    kind: &DumpKind,
     container: &str,
     service: &str,
     snap: SnapshotFile,
@@ -111,12 +48,13 @@ pub(crate) async fn postgres<S: IndexedIds>(
     let exec = {
         let engine = engine.clone();
         let container = container.to_string();
+        let script = shell(&kind.dump_script());
         tokio::spawn(async move {
             let mut stderr = Vec::new();
             let code = engine
                 .exec(
                     &container,
-                    &shell(&pg_dump_script()),
+                    &script,
                     None::<tokio::io::Empty>,
                     writer,
                     &mut stderr,
@@ -126,7 +64,9 @@ pub(crate) async fn postgres<S: IndexedIds>(
         })
     };
     let bridge = SyncIoBridge::new_with_handle(reader, tokio::runtime::Handle::current());
-    let source = StreamSource::new(path.clone(), Box::new(bridge));
+    let tap = Tap::new(Box::new(bridge), matches!(kind, DumpKind::Mysql));
+    let seen = tap.seen.clone();
+    let source = StreamSource::new(path.clone(), Box::new(tap));
     // A dump has no useful parent: it is one new file each time, deduplicated by chunks.
     let mut options = BackupOptions::default();
     options.parent_opts.force = true;
@@ -136,31 +76,27 @@ pub(crate) async fn postgres<S: IndexedIds>(
     let (code, stderr) = exec
         .await
         .unwrap_or_else(|e| (Err(task_failed(container, e)), Vec::new()));
-    let failed = String::from_utf8_lossy(&stderr).contains(DUMP_FAILED);
+    let what = kind.name();
+    let failed = String::from_utf8_lossy(&stderr).contains(DumpKind::FAILED);
     let failure = match code {
         Ok(0) if !failed => None,
-        Ok(0) => Some(BackupError::Command {
-            service: service.to_string(),
-            what: "pg_dump",
-            code: 1,
-            stderr: tail(&stderr),
-        }),
         Ok(code) => Some(BackupError::Command {
             service: service.to_string(),
-            what: "pg_dump",
-            code,
+            what: dump_tool(what),
+            code: if code == 0 { 1 } else { code },
             stderr: tail(&stderr),
         }),
         Err(e) => Some(BackupError::Engine(e)),
     };
     match (archived, failure) {
         (Ok(snap), None) => {
-            let recorded = Recorded {
-                tree_hash: None,
-                rows: Some(parse_rows(&String::from_utf8_lossy(&stderr))),
-            };
-            describe(repo, snap, &recorded)
-                .map_err(|e| rustic_error(config, "recording the row counts", &e))
+            let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
+            let recorded = kind.record(
+                &String::from_utf8_lossy(&stderr),
+                seen.hasher.finalize().to_hex().to_string(),
+                seen.rows.map(RowCounter::finish),
+            );
+            finish_dump(config, snap, &path, seen.bytes, &recorded)
         }
         (Ok(snap), Some(failure)) => {
             // The snapshot holds a truncated dump: it must not be mistaken for a backup.
@@ -172,11 +108,34 @@ pub(crate) async fn postgres<S: IndexedIds>(
     }
 }
 
-/// Streams the dump file `node` of the repository into `pg_restore` in `container`.
-pub(crate) async fn postgres_restore<S: IndexedFull>(
+/// The tool a kind's dump runs, for error messages.
+fn dump_tool(kind: &str) -> &'static str {
+    match kind {
+        "postgres" => "pg_dump",
+        "mysql" => "mysqldump",
+        "redis" => "the RDB dump (BGSAVE)",
+        _ => "the backup command",
+    }
+}
+
+fn load_tool(kind: &str) -> &'static str {
+    match kind {
+        "postgres" => "pg_restore",
+        "mysql" => "the mysql client",
+        "redis" => "writing the RDB file",
+        _ => "the restore command",
+    }
+}
+
+/// Streams the dump file `node` of the repository into `script` (a kind's load script) in
+/// `container`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn load<S: IndexedFull>(
     engine: &Engine,
     repo: &Repository<S>,
     config: &RepoConfig,
+    script: &str,
+    what: &str,
     container: &str,
     service: &str,
     node: &rustic_core::repofile::Node,
@@ -185,7 +144,7 @@ pub(crate) async fn postgres_restore<S: IndexedFull>(
     let exec = {
         let engine = engine.clone();
         let container = container.to_string();
-        let mut options = shell(PG_RESTORE);
+        let mut options = shell(script);
         options.interactive = true;
         tokio::spawn(async move {
             let mut stdout = Vec::new();
@@ -199,7 +158,7 @@ pub(crate) async fn postgres_restore<S: IndexedFull>(
     let mut bridge = SyncIoBridge::new_with_handle(writer, tokio::runtime::Handle::current());
     let dumped = tokio::task::block_in_place(|| {
         let result = repo.dump(node, &mut bridge);
-        // Closing the pipe is what tells pg_restore the dump is complete.
+        // Closing the pipe is what tells the loader the dump is complete.
         let _ = std::io::Write::flush(&mut bridge);
         let _ = bridge.shutdown();
         drop(bridge);
@@ -208,30 +167,44 @@ pub(crate) async fn postgres_restore<S: IndexedFull>(
     let (code, stderr) = exec
         .await
         .unwrap_or_else(|e| (Err(task_failed(container, e)), Vec::new()));
+    // A damaged dump ends the pipe early and the loader fails too: the damage is the cause.
     dumped.map_err(|e| rustic_error(config, "reading the dump", &e))?;
     match code? {
         0 => Ok(()),
         code => Err(BackupError::Command {
             service: service.to_string(),
-            what: "pg_restore",
+            what: load_tool(what),
             code,
             stderr: tail(&stderr),
         }),
     }
 }
 
-/// Rows per table of the database in `container`.
-pub(crate) async fn postgres_rows(
+/// blake3 of the dump file `node` as the repository gives it back.
+pub(crate) fn hash_of<S: IndexedFull>(
+    repo: &Repository<S>,
+    node: &rustic_core::repofile::Node,
+) -> RusticResult<String> {
+    let mut hasher = blake3::Hasher::new();
+    repo.dump(node, &mut hasher)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Runs `script` in `container` and returns its standard output; a non-zero exit is an
+/// error naming `what`.
+pub(crate) async fn output(
     engine: &Engine,
     container: &str,
     service: &str,
-) -> Result<BTreeMap<String, u64>, BackupError> {
+    what: &'static str,
+    script: &str,
+) -> Result<String, BackupError> {
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let code = engine
         .exec(
             container,
-            &shell(&pg_count_script()),
+            &shell(script),
             None::<tokio::io::Empty>,
             &mut stdout,
             &mut stderr,
@@ -240,26 +213,23 @@ pub(crate) async fn postgres_rows(
     if code != 0 {
         return Err(BackupError::Command {
             service: service.to_string(),
-            what: "psql",
+            what,
             code,
             stderr: tail(&stderr),
         });
     }
-    Ok(parse_rows(&String::from_utf8_lossy(&stdout)))
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
-/// Whether the server in `container` accepts connections over TCP: the official image's
-/// initialisation runs a temporary server on the socket only, which must not be taken for
-/// the real one.
-pub(crate) async fn postgres_ready(engine: &Engine, container: &str) -> bool {
+/// Whether `script` succeeds in `container`: a readiness probe.
+pub(crate) async fn succeeds(engine: &Engine, container: &str, script: &str) -> bool {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let line = format!("{PG_ENV} exec pg_isready -q -h 127.0.0.1");
     matches!(
         engine
             .exec(
                 container,
-                &shell(&line),
+                &shell(script),
                 None::<tokio::io::Empty>,
                 &mut out,
                 &mut err
@@ -267,35 +237,6 @@ pub(crate) async fn postgres_ready(engine: &Engine, container: &str) -> bool {
             .await,
         Ok(0)
     )
-}
-
-/// The number of user tables in the service's database.
-pub(crate) async fn postgres_tables(
-    engine: &Engine,
-    container: &str,
-    service: &str,
-) -> Result<u64, BackupError> {
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let code = engine
-        .exec(
-            container,
-            &shell(PG_COUNT_TABLES),
-            None::<tokio::io::Empty>,
-            &mut stdout,
-            &mut stderr,
-        )
-        .await?;
-    let text = String::from_utf8_lossy(&stdout);
-    match (code, text.trim().parse::<u64>()) {
-        (0, Ok(n)) => Ok(n),
-        _ => Err(BackupError::Command {
-            service: service.to_string(),
-            what: "psql",
-            code,
-            stderr: tail(&stderr),
-        }),
-    }
 }
 
 fn task_failed(container: &str, e: tokio::task::JoinError) -> berth_engine::EngineError {
@@ -306,9 +247,12 @@ fn task_failed(container: &str, e: tokio::task::JoinError) -> berth_engine::Engi
 }
 
 /// The last lines of a command's error output, enough to say what went wrong.
-fn tail(stderr: &[u8]) -> String {
+pub(crate) fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains(DumpKind::FAILED))
+        .collect();
     let start = lines.len().saturating_sub(3);
     let joined = lines[start..].join("; ");
     if joined.is_empty() {
@@ -318,11 +262,54 @@ fn tail(stderr: &[u8]) -> String {
     }
 }
 
+/// What a [`Tap`] saw of the bytes that passed it.
+#[derive(Default)]
+struct Seen {
+    hasher: blake3::Hasher,
+    bytes: u64,
+    rows: Option<RowCounter>,
+}
+
+/// A reader that hashes every byte it passes on (and counts a MySQL dump's rows), so what
+/// is recorded of a dump is what was stored, without reading it twice.
+struct Tap {
+    inner: Box<dyn Read + Send>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Tap {
+    fn new(inner: Box<dyn Read + Send>, count_rows: bool) -> Tap {
+        let seen = Seen {
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+            rows: count_rows.then(RowCounter::default),
+        };
+        Tap {
+            inner,
+            seen: Arc::new(Mutex::new(seen)),
+        }
+    }
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.hasher.update(&buf[..n]);
+        seen.bytes += n as u64;
+        if let Some(rows) = seen.rows.as_mut() {
+            rows.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
 /// A source of one file read from a stream, as rustic's stdin source is, but from any
-/// reader (here: the engine's exec output).
-struct StreamSource {
+/// reader (here: the engine's exec output), of a size known or not.
+pub(crate) struct StreamSource {
     path: PathBuf,
     reader: Mutex<Option<Box<dyn Read + Send>>>,
+    size: Option<u64>,
 }
 
 impl StreamSource {
@@ -330,6 +317,16 @@ impl StreamSource {
         StreamSource {
             path,
             reader: Mutex::new(Some(reader)),
+            size: None,
+        }
+    }
+
+    /// A stream whose size is known, so the file's node carries it.
+    pub(crate) fn sized(path: PathBuf, reader: Box<dyn Read + Send>, size: u64) -> Self {
+        StreamSource {
+            path,
+            reader: Mutex::new(Some(reader)),
+            size: Some(size),
         }
     }
 }
@@ -339,7 +336,7 @@ impl ReadSource for StreamSource {
     type Iter = std::option::IntoIter<RusticResult<ReadSourceEntry<Self::Open>>>;
 
     fn size(&self) -> RusticResult<Option<u64>> {
-        Ok(None)
+        Ok(self.size)
     }
 
     fn entries(&self) -> Self::Iter {
@@ -348,6 +345,7 @@ impl ReadSource for StreamSource {
         let meta = rustic_core::repofile::Metadata {
             mode: Some(0o600),
             mtime: Some(rustic_core::jiff::Timestamp::now()),
+            size: self.size.unwrap_or(0),
             ..Default::default()
         };
         let node = rustic_core::repofile::Node::new_node(
@@ -361,19 +359,5 @@ impl ReadSource for StreamSource {
             open: reader,
         }))
         .into_iter()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn row_counts_are_read_from_their_marked_lines_only() {
-        let text = "berth-rows\tpublic.a\t12\nWARNING: something\nberth-rows\tshop.b c\t0\n";
-        let rows = parse_rows(text);
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows["public.a"], 12);
-        assert_eq!(rows["shop.b c"], 0);
     }
 }

@@ -51,8 +51,6 @@ pub enum BackupError {
         project: String,
         known: String,
     },
-    #[error("x-berth.backup: {kind} (service `{service}`) is not supported yet; use `volume` (the service is stopped for the snapshot) or `none`")]
-    Unsupported { service: String, kind: &'static str },
     #[error(
         "service `{service}` has no running container; start it with `berth up {service}` first"
     )]

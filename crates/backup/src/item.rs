@@ -3,14 +3,17 @@
 
 use std::path::PathBuf;
 
+use crate::database::DumpKind;
+
 /// The tag every berth snapshot carries, so that berth's snapshots stand apart from others
 /// in a shared repository.
 pub const TAG: &str = "berth";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    /// `pg_dump --format=custom` by exec in the service's running container.
-    Postgres { service: String },
+    /// A database dump by the engine's own tool, by exec in the service's running
+    /// container (`pg_dump`, `mysqldump`, `BGSAVE`, or the service's own command).
+    Dump { service: String, dump: DumpKind },
     /// A named volume: its key in the compose file, its engine name, the services that
     /// mount it (and of those, the ones that write), and a database service whose files it
     /// holds, if any.
@@ -30,11 +33,11 @@ pub enum Item {
 }
 
 impl Item {
-    /// The item's name in tags, lists and on the command line: `postgres:db`,
+    /// The item's name in tags, lists and on the command line: `postgres:db`, `redis:cache`,
     /// `volume:media`, `bind:/srv/app/uploads`.
     pub fn id(&self) -> String {
         match self {
-            Item::Postgres { service } => format!("postgres:{service}"),
+            Item::Dump { service, dump } => format!("{}:{service}", dump.name()),
             Item::Volume { key, .. } => format!("volume:{key}"),
             Item::Bind { path, .. } => format!("bind:{}", path.display()),
         }
@@ -42,7 +45,7 @@ impl Item {
 
     pub fn kind(&self) -> &'static str {
         match self {
-            Item::Postgres { .. } => "postgres",
+            Item::Dump { dump, .. } => dump.name(),
             Item::Volume { .. } => "volume",
             Item::Bind { .. } => "bind",
         }
@@ -52,7 +55,9 @@ impl Item {
     /// gives a directory that says what it holds.
     pub fn snapshot_path(&self) -> PathBuf {
         match self {
-            Item::Postgres { service } => PathBuf::from(format!("/postgres/{service}.pgdump")),
+            Item::Dump { service, dump } => {
+                PathBuf::from(format!("/{}/{service}.{}", dump.name(), dump.extension()))
+            }
             Item::Volume { key, .. } => PathBuf::from(format!("/volume/{key}")),
             Item::Bind { path, .. } => {
                 PathBuf::from("/bind").join(path.strip_prefix("/").unwrap_or(path))
@@ -63,7 +68,7 @@ impl Item {
     /// The services whose containers must not write while the item is read.
     pub fn writers(&self) -> &[String] {
         match self {
-            Item::Postgres { .. } => &[],
+            Item::Dump { .. } => &[],
             Item::Volume { writers, .. } | Item::Bind { writers, .. } => writers,
         }
     }
@@ -78,7 +83,7 @@ impl Item {
             format!("kind={}", self.kind()),
         ];
         match self {
-            Item::Postgres { service } => tags.push(format!("service={service}")),
+            Item::Dump { service, .. } => tags.push(format!("service={service}")),
             Item::Volume { users, .. } | Item::Bind { users, .. } => {
                 tags.extend(users.iter().map(|u| format!("service={u}")))
             }

@@ -12,14 +12,19 @@
 pub mod catalog;
 pub mod content_hashes;
 pub mod create;
+mod custom;
+pub mod database;
 pub mod dump;
 pub mod error;
 pub mod event;
 pub mod item;
 pub mod meter;
+pub mod mysql;
 pub mod password;
 pub mod plan;
+mod postgres;
 pub mod prune;
+mod redis;
 pub mod repository;
 pub mod restore;
 pub mod schedule;
@@ -30,6 +35,7 @@ pub mod tree_hash;
 pub mod verify;
 
 pub use create::{create, validate, CreateRequest};
+pub use database::DumpKind;
 pub use error::BackupError;
 pub use event::BackupEvent;
 pub use item::Item;

@@ -7,15 +7,16 @@ use std::path::PathBuf;
 use berth_compose::berth_ext::BackupKind;
 use berth_compose::Project;
 
-use crate::{BackupError, Item};
+use crate::{BackupError, DumpKind, Item};
 
 /// The items of `project`, dumps first, then volumes and bind mounts, each once; with
 /// `only`, the items of those services.
 ///
-/// A service's `x-berth.backup` decides: `postgres` dumps the database and leaves its data
-/// volume to the dump (copying a running database's files is the notes' mistake); `volume`
-/// (the default) saves the named volumes it mounts; `bind` saves its bind-mounted
-/// directories; `none` saves nothing of it.
+/// A service's `x-berth.backup` decides: `postgres`, `mysql`, `redis` and a custom
+/// `{ command, restore }` dump the database by its own means and leave its data volume to
+/// the dump (copying a running database's files is the notes' mistake); `volume` (the
+/// default) saves the named volumes it mounts; `bind` saves its bind-mounted directories;
+/// `none` saves nothing of it.
 pub fn plan(project: &Project, only: &[String]) -> Result<Vec<Item>, BackupError> {
     for s in only {
         if !project.services.contains_key(s) {
@@ -46,17 +47,17 @@ pub fn plan(project: &Project, only: &[String]) -> Result<Vec<Item>, BackupError
             .unwrap_or(BackupKind::Volume);
         match kind {
             BackupKind::None => continue,
-            BackupKind::Postgres => {
-                dumps.push(Item::Postgres {
-                    service: name.clone(),
-                });
+            BackupKind::Postgres
+            | BackupKind::Mysql
+            | BackupKind::Redis
+            | BackupKind::Custom { .. } => {
+                if let Some(dump) = DumpKind::of(&kind) {
+                    dumps.push(Item::Dump {
+                        service: name.clone(),
+                        dump,
+                    });
+                }
                 continue;
-            }
-            BackupKind::Mysql | BackupKind::Redis | BackupKind::Custom { .. } => {
-                return Err(BackupError::Unsupported {
-                    service: name.clone(),
-                    kind: kind.as_str(),
-                })
             }
             BackupKind::Volume | BackupKind::Bind => {}
         }
@@ -120,7 +121,7 @@ pub fn plan(project: &Project, only: &[String]) -> Result<Vec<Item>, BackupError
     items.extend(binds.into_values());
     if !only.is_empty() {
         items.retain(|item| match item {
-            Item::Postgres { service } => only.contains(service),
+            Item::Dump { service, .. } => only.contains(service),
             Item::Volume { users, .. } | Item::Bind { users, .. } => {
                 users.iter().any(|u| only.contains(u))
             }

@@ -8,6 +8,7 @@ use berth_deploy::labels;
 use berth_engine::{Engine, VolumeSpec};
 
 use crate::create::{new_snapshot, running_container, tree};
+use crate::database::{self, DumpKind};
 use crate::item::tag_value;
 use crate::repository::{err, rustic_error};
 use crate::stopped::{recover, StoppedContainer, StoppedJournal};
@@ -28,9 +29,18 @@ pub struct RestoreRequest {
 
 /// Where a snapshot goes back to.
 enum Target {
-    Volume { item: Item, mountpoint: PathBuf },
-    Bind { item: Item },
-    Postgres { service: String },
+    Volume {
+        item: Item,
+        mountpoint: PathBuf,
+    },
+    Bind {
+        item: Item,
+    },
+    /// A database server, loaded by its engine's own tool.
+    Dump {
+        service: String,
+        dump: DumpKind,
+    },
 }
 
 /// Restores one snapshot. A target that holds data is refused without `force`; with it,
@@ -72,12 +82,24 @@ pub async fn restore(
             };
             (path.exists() && !is_empty(path)?, item.id())
         }
-        Target::Postgres { service } => {
+        Target::Dump { service, dump } => {
             let c = running_container(engine, project, service).await?;
-            (
-                dump::postgres_tables(engine, &c.id, service).await? > 0,
-                format!("postgres:{service}"),
-            )
+            let holds = match dump.count_script() {
+                Some(script) => {
+                    let out = dump::output(
+                        engine,
+                        &c.id,
+                        service,
+                        "counting what the server holds",
+                        &script,
+                    )
+                    .await?;
+                    out.trim().parse::<u64>().map_or(true, |n| n > 0)
+                }
+                // berth cannot ask an engine it does not know: it counts as holding data.
+                None => true,
+            };
+            (holds, format!("{}:{service}", dump.name()))
         }
     };
     if holds_data && !req.force {
@@ -96,7 +118,16 @@ pub async fn restore(
     // Phase 5: a safety snapshot of what is about to be replaced.
     let users = match &target {
         Target::Volume { item, .. } => users_of(engine, project, item).await?,
-        Target::Bind { .. } | Target::Postgres { .. } => Vec::new(),
+        Target::Bind { .. } => Vec::new(),
+        // A server that reads its data only when it starts is restarted after the load.
+        Target::Dump { service, dump } if dump.restarts_after_load() => {
+            let c = running_container(engine, project, service).await?;
+            vec![StoppedContainer {
+                id: c.id,
+                name: c.name,
+            }]
+        }
+        Target::Dump { .. } => Vec::new(),
     };
     if holds_data {
         let safety = vec!["safety".to_string()];
@@ -114,16 +145,18 @@ pub async fn restore(
                 let cache = (req.state_dir.as_path(), project.name.as_str());
                 tree(&indexed, &config, item, path, cache, snap)?
             }
-            Target::Postgres { service } => {
-                let item = Item::Postgres {
+            Target::Dump { service, dump } => {
+                let item = Item::Dump {
                     service: service.clone(),
+                    dump: dump.clone(),
                 };
                 let c = running_container(engine, project, service).await?;
                 let snap = new_snapshot(&config, &item, &project.name, &safety)?;
-                dump::postgres(
+                dump::store(
                     engine,
                     &indexed,
                     &config,
+                    dump,
                     &c.id,
                     service,
                     snap,
@@ -143,10 +176,32 @@ pub async fn restore(
         .map_err(err(&config, "reading the snapshot"))?;
     let started = Instant::now();
     match &target {
-        // Phase 6 (database): pg_restore in the running server, in one transaction.
-        Target::Postgres { service } => {
+        // Phase 6 (database): the engine's loader in the running server (pg_restore in one
+        // transaction), then a restart for an engine that reads its files only at start.
+        Target::Dump { service, dump } => {
             let c = running_container(engine, project, service).await?;
-            dump::postgres_restore(engine, &indexed, &config, &c.id, service, &node).await?;
+            let script = dump.load_script();
+            dump::load(
+                engine,
+                &indexed,
+                &config,
+                &script,
+                dump.name(),
+                &c.id,
+                service,
+                &node,
+            )
+            .await?;
+            if !users.is_empty() {
+                journal.write(&users)?;
+                for c in users.iter().rev() {
+                    on(BackupEvent::Stopping {
+                        container: c.name.clone(),
+                    });
+                    engine.stop_container(&c.id, None).await?;
+                }
+                crate::create::start_again_pub(engine, &users, &journal, on).await?;
+            }
         }
         // Phase 6 (files): stop the users, write the tree, start them again.
         Target::Volume { .. } | Target::Bind { .. } => {
@@ -199,16 +254,34 @@ async fn target(
         .split_once(':')
         .ok_or_else(|| BackupError::NotBerth(item_id.to_string()))?;
     match kind {
-        "postgres" => {
+        "postgres" | "mysql" | "redis" | "custom" => {
             let service = into.unwrap_or(name).to_string();
-            if !project.services.contains_key(&service) {
+            let Some(definition) = project.services.get(&service) else {
                 return Err(BackupError::BadInto {
                     into: service,
                     what: "service",
                     project: project.name.clone(),
                 });
-            }
-            Ok(Target::Postgres { service })
+            };
+            // A built-in engine is known by the snapshot's kind; a custom one loads with the
+            // restore command the target service declares.
+            let declared = definition
+                .berth
+                .as_ref()
+                .and_then(|b| b.backup.as_ref())
+                .and_then(DumpKind::of);
+            let dump = match (database::builtin(kind), declared) {
+                (Some(dump), _) => dump,
+                (None, Some(custom @ DumpKind::Custom { .. })) => custom,
+                (None, _) => {
+                    return Err(BackupError::BadInto {
+                        into: service,
+                        what: "service with x-berth.backup: { command, restore } (the snapshot was made by a custom command)",
+                        project: project.name.clone(),
+                    })
+                }
+            };
+            Ok(Target::Dump { service, dump })
         }
         "volume" => {
             let wanted = into.unwrap_or(name);

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use rustic_core::repofile::SnapshotFile;
-use rustic_core::{IndexedIds, Repository};
 use serde::{Deserialize, Serialize};
 
 use crate::item::{tag_value, TAG};
@@ -39,6 +38,22 @@ pub struct Recorded {
     /// Rows per table (`schema.table`), counted in the dump's own transaction snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<BTreeMap<String, u64>>,
+    /// blake3 of a dump's bytes as they were stored, so a read-back proves them intact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_hash: Option<String>,
+    /// The keys of a Redis dump, as `redis-check-rdb` counted them in the RDB file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Keys>,
+}
+
+/// What `redis-check-rdb` counts in an RDB file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keys {
+    pub keys: u64,
+    /// Keys with a time to live: a server that loads the file later may have dropped them.
+    pub expires: u64,
+    /// Keys whose time to live had passed when the file was checked.
+    pub expired: u64,
 }
 
 impl Recorded {
@@ -54,27 +69,78 @@ impl Recorded {
     }
 }
 
-/// Replaces the saved snapshot `snap` by one that carries `recorded`: the new one is saved
-/// before the old one is deleted, so a crash in between leaves two, never none.
-pub(crate) fn describe<S: IndexedIds>(
-    repo: &Repository<S>,
-    snap: SnapshotFile,
+/// Saves `first`, a dump just archived from a stream, again with its file's true size
+/// (`size`, counted as it streamed) and with `recorded`. rustic_core 0.13 leaves a streamed
+/// file's size at 0 in its tree node, and restic's `restore` writes a file of the size its
+/// node says: without this, `restic restore` of a dump would give an empty file. So the dump
+/// is archived a second time, read back from the repository with its size known up front:
+/// every chunk is stored already, so nothing is added. The final snapshot keeps the first
+/// one's time and summary (what the backup read and added) and is saved before the two
+/// before it are deleted, so a crash in between leaves more snapshots, never none.
+pub(crate) fn finish_dump(
+    config: &crate::RepoConfig,
+    first: SnapshotFile,
+    path: &std::path::Path,
+    size: u64,
     recorded: &Recorded,
-) -> rustic_core::RusticResult<SnapshotFile> {
-    let mut described = snap.clone();
-    described.description = recorded.to_description();
-    repo.save_snapshots(vec![described.clone()])?;
-    repo.delete_snapshots(&[snap.id])?;
-    let saved = repo
-        .get_all_snapshots()?
-        .into_iter()
-        .find(|s| {
-            s.time == described.time
-                && s.tree == described.tree
-                && s.description == described.description
+) -> Result<SnapshotFile, BackupError> {
+    let failed = crate::repository::err(config, "recording the dump's size");
+    tokio::task::block_in_place(|| {
+        // The index the dump was archived with does not know the blobs it just wrote.
+        let fresh = crate::Repo::open(config)?
+            .inner
+            .to_indexed()
+            .map_err(&failed)?;
+        let node = fresh
+            .node_from_snapshot_and_path(&first, &path.to_string_lossy())
+            .map_err(&failed)?;
+        let mut template = rustic_core::SnapshotOptions::default()
+            .to_snapshot()
+            .map_err(&failed)?;
+        template.tags = first.tags.clone();
+        template.time = first.time.clone();
+        template.hostname = first.hostname.clone();
+        let (reader, mut writer) = std::io::pipe().map_err(|cause| BackupError::Repository {
+            repository: config.path.clone(),
+            operation: "recording the dump's size",
+            message: format!("cannot make a pipe: {cause}"),
+        })?;
+        let source = crate::dump::StreamSource::sized(path.to_path_buf(), Box::new(reader), size);
+        let mut options = rustic_core::BackupOptions::default();
+        options.parent_opts.force = true;
+        let second = std::thread::scope(|scope| {
+            let feeder = scope.spawn(|| {
+                let fed = fresh.dump(&node, &mut writer);
+                drop(writer);
+                fed
+            });
+            let archived = fresh.archive(&options, &source, template, &[path.to_path_buf()]);
+            let fed = feeder.join().unwrap_or_else(|_| {
+                Err(rustic_core::RusticError::new(
+                    rustic_core::ErrorKind::Internal,
+                    "the dump's second pass ended early",
+                ))
+            });
+            fed.and(archived)
         })
-        .unwrap_or(described);
-    Ok(saved)
+        .map_err(&failed)?;
+        let mut last = second.clone();
+        last.summary.clone_from(&first.summary);
+        last.description = recorded.to_description();
+        fresh.save_snapshots(vec![last.clone()]).map_err(&failed)?;
+        fresh
+            .delete_snapshots(&[first.id, second.id])
+            .map_err(&failed)?;
+        let saved = fresh
+            .get_all_snapshots()
+            .map_err(&failed)?
+            .into_iter()
+            .find(|s| {
+                s.tree == last.tree && s.description == last.description && s.time == last.time
+            })
+            .unwrap_or(last);
+        Ok(saved)
+    })
 }
 
 /// The first 8 characters of a snapshot id, which restic and berth accept wherever an id goes.

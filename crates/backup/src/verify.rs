@@ -3,6 +3,7 @@
 //! thrown away afterwards and probed: a volume's tree hash against the one recorded at
 //! backup time, a database's tables and rows against the counts recorded with the dump.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,12 +14,13 @@ use rustic_core::{CheckOptions, IndexedFull, Repository};
 
 use crate::catalog::Catalog;
 use crate::create::running_container;
+use crate::database::{self, DumpKind};
 use crate::item::tag_value;
 use crate::repository::err;
 use crate::snapshot::{Recorded, Snapshot};
 use crate::source::restore_dir;
 use crate::tree_hash::tree_hash;
-use crate::{dump, BackupError, Repo};
+use crate::{dump, mysql, postgres, redis, BackupError, Repo};
 
 /// How long a throwaway database server may take to accept connections.
 const SERVER_DEADLINE: Duration = Duration::from_secs(120);
@@ -72,21 +74,6 @@ pub async fn verify(
     // Phase 3: restore into something thrown away afterwards, and probe it.
     let item = tag_value(&listed.tags, "item").unwrap_or("").to_string();
     let probe = match item.split_once(':') {
-        Some(("postgres", service)) => {
-            let rows = recorded
-                .rows
-                .clone()
-                .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
-            let found =
-                postgres_probe(engine, project, &indexed, &config, service, &node, &listed).await?;
-            if found != rows {
-                return Err(BackupError::Mismatch {
-                    snapshot: listed.short_id,
-                    detail: rows_difference(&rows, &found),
-                });
-            }
-            format!("{} tables, {} rows", rows.len(), rows.values().sum::<u64>())
-        }
         Some(("volume" | "bind", _)) => {
             let expected = recorded
                 .tree_hash
@@ -102,6 +89,78 @@ pub async fn verify(
                 });
             }
             format!("tree hash {}", &expected[..16])
+        }
+        Some((kind @ ("postgres" | "mysql" | "redis" | "custom"), service)) => {
+            // Every dump: the bytes read back are the bytes that were stored.
+            let hashed = match &recorded.dump_hash {
+                Some(expected) => {
+                    let found = tokio::task::block_in_place(|| dump::hash_of(&indexed, &node))
+                        .map_err(|e| BackupError::Damaged {
+                            snapshot: listed.short_id.clone(),
+                            detail: crate::repository::message(&e),
+                        })?;
+                    if &found != expected {
+                        return Err(BackupError::Mismatch {
+                            snapshot: listed.short_id,
+                            detail: format!(
+                                "the dump read back hashes to {found}, the stored one to {expected}"
+                            ),
+                        });
+                    }
+                    Some(expected.clone())
+                }
+                None => None,
+            };
+            let scratch = Scratch {
+                engine,
+                project,
+                repo: &indexed,
+                config: &config,
+                service,
+                node: &node,
+                listed: &listed,
+            };
+            match database::builtin(kind) {
+                Some(dump @ (DumpKind::Postgres | DumpKind::Mysql)) => {
+                    let rows = recorded
+                        .rows
+                        .clone()
+                        .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
+                    let found = scratch.rows(&dump).await?;
+                    if found != rows {
+                        return Err(BackupError::Mismatch {
+                            snapshot: listed.short_id,
+                            detail: rows_difference(&rows, &found),
+                        });
+                    }
+                    format!("{} tables, {} rows", rows.len(), rows.values().sum::<u64>())
+                }
+                Some(DumpKind::Redis) => {
+                    let keys = recorded
+                        .keys
+                        .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
+                    let found = scratch.redis_keys().await?;
+                    // A key whose time to live ran out since the backup is dropped on load.
+                    let least = keys.keys.saturating_sub(keys.expires);
+                    let most = keys.keys.saturating_sub(keys.expired);
+                    if found < least || found > most {
+                        return Err(BackupError::Mismatch {
+                            snapshot: listed.short_id,
+                            detail: format!(
+                                "the restored server holds {found} keys; the RDB file held {} ({} with a time to live)",
+                                keys.keys, keys.expires
+                            ),
+                        });
+                    }
+                    format!("{found} keys")
+                }
+                // berth cannot start an engine it does not know: the dump is proven intact,
+                // byte for byte, and that is what is said.
+                _ => match hashed {
+                    Some(h) => format!("dump read back intact (blake3 {})", &h[..16]),
+                    None => return Err(BackupError::NotBerth(listed.short_id)),
+                },
+            }
         }
         _ => return Err(BackupError::NotBerth(listed.short_id)),
     };
@@ -186,71 +245,157 @@ async fn volume_probe<S: IndexedFull>(
     Ok(hash)
 }
 
-/// Starts a throwaway server from the service's own image (no network, no volume), loads the
-/// dump into it, counts its rows, and removes it.
-async fn postgres_probe<S: IndexedFull>(
-    engine: &Engine,
-    project: &Project,
-    repo: &Repository<S>,
-    config: &crate::RepoConfig,
-    service: &str,
-    node: &rustic_core::repofile::Node,
-    listed: &Snapshot,
-) -> Result<std::collections::BTreeMap<String, u64>, BackupError> {
-    let definition = project
-        .services
-        .get(service)
-        .ok_or_else(|| BackupError::BadInto {
-            into: service.to_string(),
-            what: "service (the snapshot's service is gone from the compose file)",
-            project: project.name.clone(),
-        })?;
-    // The exact image the service runs, else the one the compose file names.
-    let image = match running_container(engine, project, service).await {
-        Ok(c) => c.image_id,
-        Err(_) => definition.image.clone().unwrap_or_default(),
-    };
-    let mut env: Vec<String> = definition
-        .environment
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
-    // The official image refuses to start without a password or an explicit trust.
-    env.push("POSTGRES_HOST_AUTH_METHOD=trust".into());
-    if !env.iter().any(|e| e.starts_with("POSTGRES_PASSWORD=")) {
-        env.push("POSTGRES_PASSWORD=berth-verify".into());
+/// What a throwaway server from the service's own image is made for: loading one dump.
+struct Scratch<'a, S: IndexedFull> {
+    engine: &'a Engine,
+    project: &'a Project,
+    repo: &'a Repository<S>,
+    config: &'a crate::RepoConfig,
+    service: &'a str,
+    node: &'a rustic_core::repofile::Node,
+    listed: &'a Snapshot,
+}
+
+impl<S: IndexedFull> Scratch<'_, S> {
+    /// Loads the dump into a throwaway server and counts its rows per table.
+    async fn rows(&self, dump: &DumpKind) -> Result<BTreeMap<String, u64>, BackupError> {
+        let (count, ready) = match dump {
+            DumpKind::Mysql => (mysql::count_rows_script(), mysql::ready_script()),
+            _ => (postgres::count_rows_script(), postgres::ready_script()),
+        };
+        self.with_server(dump, &ready, |id| async move {
+            dump::load(
+                self.engine,
+                self.repo,
+                self.config,
+                &dump.load_script(),
+                dump.name(),
+                &id,
+                self.service,
+                self.node,
+            )
+            .await?;
+            let out = dump::output(self.engine, &id, self.service, "counting rows", &count).await?;
+            Ok(database::parse_rows(&out))
+        })
+        .await
     }
-    let spec = ContainerSpec {
-        name: format!("berth-verify-{}-{}", listed.short_id, std::process::id()),
-        image,
-        env,
-        labels: [(labels::ROLE.to_string(), "backup-verify".to_string())]
-            .into_iter()
-            .collect(),
-        network_mode: Some("none".into()),
-        ..Default::default()
-    };
-    let id = engine.create_container(&spec).await?;
-    let result = async {
-        engine.start_container(&id).await?;
-        let until = Instant::now() + SERVER_DEADLINE;
-        while !dump::postgres_ready(engine, &id).await {
-            if Instant::now() >= until {
-                return Err(BackupError::Scratch {
-                    what: "database server",
-                    detail: format!("not ready after {}s", SERVER_DEADLINE.as_secs()),
-                });
+
+    /// Loads the RDB file into a second server inside a throwaway container of the service's
+    /// image, and counts its keys once it has loaded.
+    async fn redis_keys(&self) -> Result<u64, BackupError> {
+        let dump = DumpKind::Redis;
+        self.with_server(&dump, &redis::ready_script(), |id| async move {
+            dump::load(
+                self.engine,
+                self.repo,
+                self.config,
+                &redis::probe_load_script(),
+                "redis",
+                &id,
+                self.service,
+                self.node,
+            )
+            .await?;
+            let until = Instant::now() + SERVER_DEADLINE;
+            loop {
+                let counted = dump::output(
+                    self.engine,
+                    &id,
+                    self.service,
+                    "counting keys",
+                    &redis::probe_count_script(),
+                )
+                .await;
+                if let Ok(Ok(n)) = counted.as_deref().map(str::trim).map(str::parse::<u64>) {
+                    return Ok(n);
+                }
+                if Instant::now() >= until {
+                    return Err(BackupError::Mismatch {
+                        snapshot: self.listed.short_id.clone(),
+                        detail: format!(
+                            "a Redis server did not load the RDB file in {}s",
+                            SERVER_DEADLINE.as_secs()
+                        ),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        dump::postgres_restore(engine, repo, config, &id, service, node).await?;
-        dump::postgres_rows(engine, &id, service).await
+        })
+        .await
     }
-    .await;
-    let removed = engine.remove_container(&id, true, true).await;
-    let rows = result?;
-    removed?;
-    Ok(rows)
+
+    /// Starts a throwaway server from the service's own image (no network, no volume),
+    /// waits until `ready` succeeds in it, runs `work`, and removes it whatever happened.
+    async fn with_server<T, F, Fut>(
+        &self,
+        dump: &DumpKind,
+        ready: &str,
+        work: F,
+    ) -> Result<T, BackupError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, BackupError>>,
+    {
+        let definition =
+            self.project
+                .services
+                .get(self.service)
+                .ok_or_else(|| BackupError::BadInto {
+                    into: self.service.to_string(),
+                    what: "service (the snapshot's service is gone from the compose file)",
+                    project: self.project.name.clone(),
+                })?;
+        // The exact image the service runs, else the one the compose file names.
+        let image = match running_container(self.engine, self.project, self.service).await {
+            Ok(c) => c.image_id,
+            Err(_) => definition.image.clone().unwrap_or_default(),
+        };
+        let mut env: Vec<String> = definition
+            .environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        match dump {
+            DumpKind::Postgres => postgres::scratch_env(&mut env),
+            DumpKind::Mysql => mysql::scratch_env(&mut env),
+            DumpKind::Redis | DumpKind::Custom { .. } => {}
+        }
+        let spec = ContainerSpec {
+            name: format!(
+                "berth-verify-{}-{}",
+                self.listed.short_id,
+                std::process::id()
+            ),
+            image,
+            env,
+            labels: [(labels::ROLE.to_string(), "backup-verify".to_string())]
+                .into_iter()
+                .collect(),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        };
+        let id = self.engine.create_container(&spec).await?;
+        let result = async {
+            self.engine.start_container(&id).await?;
+            let until = Instant::now() + SERVER_DEADLINE;
+            while !dump::succeeds(self.engine, &id, ready).await {
+                if Instant::now() >= until {
+                    return Err(BackupError::Scratch {
+                        what: "database server",
+                        detail: format!("not ready after {}s", SERVER_DEADLINE.as_secs()),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            work(id.clone()).await
+        }
+        .await;
+        let removed = self.engine.remove_container(&id, true, true).await;
+        let value = result?;
+        removed?;
+        Ok(value)
+    }
 }
 
 /// The first tables whose row counts differ, in words.

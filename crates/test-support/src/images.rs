@@ -8,6 +8,11 @@ use std::sync::OnceLock;
 pub const TESTAPP_IMAGE: &str = "berth/testapp:latest";
 /// The PostgreSQL 15 image built by `cargo xtask test-images`.
 pub const POSTGRES_IMAGE: &str = "berth/postgres:15";
+/// The MariaDB 10.11 image built by `cargo xtask test-images` (MARIADB_ROOT_PASSWORD,
+/// MARIADB_DATABASE, MARIADB_USER and MARIADB_PASSWORD as in the official image).
+pub const MARIADB_IMAGE: &str = "berth/mariadb:10.11";
+/// The Redis 7 image built by `cargo xtask test-images` (its data directory is /data).
+pub const REDIS_IMAGE: &str = "berth/redis:7";
 
 /// The repository root (where the workspace Cargo.toml is).
 pub fn workspace_root() -> PathBuf {
@@ -45,7 +50,8 @@ pub fn ensure_test_images() {
         } else {
             Err(format!(
                 "`cargo xtask test-images` failed with {}; these tests need a running Docker \
-                 Engine, and the postgres image needs root and debootstrap.\n{}{}",
+                 Engine, and the postgres, mariadb and redis images need root and \
+                 debootstrap.\n{}{}",
                 output.status,
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)

@@ -23,7 +23,8 @@ pub use docker::{
 };
 pub use http::{http_get, HttpResponse};
 pub use images::{
-    ensure_test_images, static_berth_binary, workspace_root, POSTGRES_IMAGE, TESTAPP_IMAGE,
+    ensure_test_images, static_berth_binary, workspace_root, MARIADB_IMAGE, POSTGRES_IMAGE,
+    REDIS_IMAGE, TESTAPP_IMAGE,
 };
 pub use load::{Load, LoadReport, Sample};
 pub use wait::{try_wait_for, wait_for};

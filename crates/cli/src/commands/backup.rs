@@ -32,7 +32,6 @@ pub fn is_usage(e: &BackupError) -> bool {
     matches!(
         e,
         BackupError::UnknownService { .. }
-            | BackupError::Unsupported { .. }
             | BackupError::BadInto { .. }
             | BackupError::NoSnapshot(_)
             | BackupError::TargetNotEmpty { .. }
