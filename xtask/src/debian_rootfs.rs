@@ -443,22 +443,24 @@ mod tests {
         }
     }
 
+    /// Two images of one rootfs, for the tests below.
+    const TWO: &[Image] = &[
+        Image {
+            name: "berth/a:1",
+            dockerfile: "FROM x\n",
+        },
+        Image {
+            name: "berth/b:2",
+            dockerfile: "FROM x\nEXPOSE 1\n",
+        },
+    ];
+
     #[test]
     fn the_advice_names_every_image_of_the_rootfs() {
         const ONE: &[Image] = &[Image {
             name: "berth/a:1",
             dockerfile: "FROM x\n",
         }];
-        const TWO: &[Image] = &[
-            Image {
-                name: "berth/a:1",
-                dockerfile: "FROM x\n",
-            },
-            Image {
-                name: "berth/b:2",
-                dockerfile: "FROM x\nEXPOSE 1\n",
-            },
-        ];
         assert_eq!(rootfs(ONE).subject(), "berth/a:1 is");
         assert_eq!(rootfs(TWO).subject(), "berth/a:1 and berth/b:2 are");
     }
@@ -467,16 +469,6 @@ mod tests {
     /// debootstrap); images of one rootfs have keys of their own.
     #[test]
     fn image_keys_extend_the_rootfs_key() {
-        const TWO: &[Image] = &[
-            Image {
-                name: "berth/a:1",
-                dockerfile: "FROM x\n",
-            },
-            Image {
-                name: "berth/b:2",
-                dockerfile: "FROM x\nEXPOSE 1\n",
-            },
-        ];
         const CHANGED: &[Image] = &[
             Image {
                 name: "berth/a:1",

@@ -93,6 +93,56 @@ impl DumpKind {
         }
     }
 
+    /// The tool a dump runs, for error messages.
+    pub(crate) fn dump_tool(&self) -> &'static str {
+        match self {
+            DumpKind::Postgres => "pg_dump",
+            DumpKind::Mysql => "mysqldump",
+            DumpKind::Redis => "the RDB dump (BGSAVE)",
+            DumpKind::Custom { .. } => "the backup command",
+        }
+    }
+
+    /// The tool a load runs, for error messages.
+    pub(crate) fn load_tool(&self) -> &'static str {
+        match self {
+            DumpKind::Postgres => "pg_restore",
+            DumpKind::Mysql => "the mysql client",
+            DumpKind::Redis => "writing the RDB file",
+            DumpKind::Custom { .. } => "the restore command",
+        }
+    }
+
+    /// The script that succeeds once a server started from the service's image serves.
+    pub(crate) fn ready_script(&self) -> String {
+        match self {
+            DumpKind::Postgres => postgres::ready_script(),
+            DumpKind::Mysql => mysql::ready_script(),
+            DumpKind::Redis => redis::ready_script(),
+            // Nothing to wait for: berth does not start an engine it does not know.
+            DumpKind::Custom { .. } => "true".to_string(),
+        }
+    }
+
+    /// The script that prints `berth-rows<TAB>table<TAB>N` for every table of a SQL server.
+    pub(crate) fn count_rows_script(&self) -> Option<String> {
+        match self {
+            DumpKind::Postgres => Some(postgres::count_rows_script()),
+            DumpKind::Mysql => Some(mysql::count_rows_script()),
+            DumpKind::Redis | DumpKind::Custom { .. } => None,
+        }
+    }
+
+    /// Adds what a throwaway server from the service's image needs to the service's own
+    /// variables.
+    pub(crate) fn scratch_env(&self, env: &mut Vec<String>) {
+        match self {
+            DumpKind::Postgres => postgres::scratch_env(env),
+            DumpKind::Mysql => mysql::scratch_env(env),
+            DumpKind::Redis | DumpKind::Custom { .. } => {}
+        }
+    }
+
     /// Whether the server must be stopped and started again for a loaded dump to take
     /// effect (Redis reads its RDB file only when it starts).
     pub(crate) fn restarts_after_load(&self) -> bool {

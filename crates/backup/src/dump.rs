@@ -76,13 +76,12 @@ pub(crate) async fn store<S: IndexedIds>(
     let (code, stderr) = exec
         .await
         .unwrap_or_else(|e| (Err(task_failed(container, e)), Vec::new()));
-    let what = kind.name();
     let failed = String::from_utf8_lossy(&stderr).contains(DumpKind::FAILED);
     let failure = match code {
         Ok(0) if !failed => None,
         Ok(code) => Some(BackupError::Command {
             service: service.to_string(),
-            what: dump_tool(what),
+            what: kind.dump_tool(),
             code: if code == 0 { 1 } else { code },
             stderr: tail(&stderr),
         }),
@@ -108,38 +107,19 @@ pub(crate) async fn store<S: IndexedIds>(
     }
 }
 
-/// The tool a kind's dump runs, for error messages.
-fn dump_tool(kind: &str) -> &'static str {
-    match kind {
-        "postgres" => "pg_dump",
-        "mysql" => "mysqldump",
-        "redis" => "the RDB dump (BGSAVE)",
-        _ => "the backup command",
-    }
-}
-
-fn load_tool(kind: &str) -> &'static str {
-    match kind {
-        "postgres" => "pg_restore",
-        "mysql" => "the mysql client",
-        "redis" => "writing the RDB file",
-        _ => "the restore command",
-    }
-}
-
-/// Streams the dump file `node` of the repository into `script` (a kind's load script) in
-/// `container`.
+/// Streams the dump file `node` of the repository into `script` (a load script of `kind`) in
+/// `container`, and returns the blake3 of the bytes it streamed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn load<S: IndexedFull>(
     engine: &Engine,
     repo: &Repository<S>,
     config: &RepoConfig,
+    kind: &DumpKind,
     script: &str,
-    what: &str,
     container: &str,
     service: &str,
     node: &rustic_core::repofile::Node,
-) -> Result<(), BackupError> {
+) -> Result<String, BackupError> {
     let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
     let exec = {
         let engine = engine.clone();
@@ -155,25 +135,30 @@ pub(crate) async fn load<S: IndexedFull>(
             (code, stderr)
         })
     };
-    let mut bridge = SyncIoBridge::new_with_handle(writer, tokio::runtime::Handle::current());
+    let bridge = SyncIoBridge::new_with_handle(writer, tokio::runtime::Handle::current());
+    let mut hashing = HashingWriter {
+        inner: bridge,
+        hasher: blake3::Hasher::new(),
+    };
     let dumped = tokio::task::block_in_place(|| {
-        let result = repo.dump(node, &mut bridge);
+        let result = repo.dump(node, &mut hashing);
         // Closing the pipe is what tells the loader the dump is complete.
-        let _ = std::io::Write::flush(&mut bridge);
-        let _ = bridge.shutdown();
-        drop(bridge);
+        let _ = std::io::Write::flush(&mut hashing.inner);
+        let _ = hashing.inner.shutdown();
         result
     });
+    let read = hashing.hasher.finalize().to_hex().to_string();
+    drop(hashing);
     let (code, stderr) = exec
         .await
         .unwrap_or_else(|e| (Err(task_failed(container, e)), Vec::new()));
     // A damaged dump ends the pipe early and the loader fails too: the damage is the cause.
     dumped.map_err(|e| rustic_error(config, "reading the dump", &e))?;
     match code? {
-        0 => Ok(()),
+        0 => Ok(read),
         code => Err(BackupError::Command {
             service: service.to_string(),
-            what: load_tool(what),
+            what: kind.load_tool(),
             code,
             stderr: tail(&stderr),
         }),
@@ -259,6 +244,24 @@ pub(crate) fn tail(stderr: &[u8]) -> String {
         "no error output".to_string()
     } else {
         joined
+    }
+}
+
+/// A writer that hashes every byte it passes on.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -180,26 +180,19 @@ pub async fn restore(
         // transaction), then a restart for an engine that reads its files only at start.
         Target::Dump { service, dump } => {
             let c = running_container(engine, project, service).await?;
-            let script = dump.load_script();
             dump::load(
                 engine,
                 &indexed,
                 &config,
-                &script,
-                dump.name(),
+                dump,
+                &dump.load_script(),
                 &c.id,
                 service,
                 &node,
             )
             .await?;
             if !users.is_empty() {
-                journal.write(&users)?;
-                for c in users.iter().rev() {
-                    on(BackupEvent::Stopping {
-                        container: c.name.clone(),
-                    });
-                    engine.stop_container(&c.id, None).await?;
-                }
+                stop(engine, &users, &journal, on).await?;
                 crate::create::start_again_pub(engine, &users, &journal, on).await?;
             }
         }
@@ -212,13 +205,7 @@ pub async fn restore(
                 } => path.clone(),
                 _ => unreachable!("matched above"),
             };
-            journal.write(&users)?;
-            for c in users.iter().rev() {
-                on(BackupEvent::Stopping {
-                    container: c.name.clone(),
-                });
-                engine.stop_container(&c.id, None).await?;
-            }
+            stop(engine, &users, &journal, on).await?;
             let written =
                 tokio::task::block_in_place(|| crate::source::restore_dir(&indexed, &node, &path))
                     .map_err(|e| match e {
@@ -240,6 +227,24 @@ pub async fn restore(
         item: item_id,
         target: target_name,
     });
+    Ok(())
+}
+
+/// Stops `users` (dependents first), journaled before the first stop so that the next berth
+/// command starts them again if this one is killed.
+async fn stop(
+    engine: &Engine,
+    users: &[StoppedContainer],
+    journal: &StoppedJournal,
+    on: &mut dyn FnMut(BackupEvent),
+) -> Result<(), BackupError> {
+    journal.write(users)?;
+    for c in users.iter().rev() {
+        on(BackupEvent::Stopping {
+            container: c.name.clone(),
+        });
+        engine.stop_container(&c.id, None).await?;
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use crate::repository::err;
 use crate::snapshot::{Recorded, Snapshot};
 use crate::source::restore_dir;
 use crate::tree_hash::tree_hash;
-use crate::{dump, mysql, postgres, redis, BackupError, Repo};
+use crate::{dump, redis, BackupError, Repo};
 
 /// How long a throwaway database server may take to accept connections.
 const SERVER_DEADLINE: Duration = Duration::from_secs(120);
@@ -91,26 +91,6 @@ pub async fn verify(
             format!("tree hash {}", &expected[..16])
         }
         Some((kind @ ("postgres" | "mysql" | "redis" | "custom"), service)) => {
-            // Every dump: the bytes read back are the bytes that were stored.
-            let hashed = match &recorded.dump_hash {
-                Some(expected) => {
-                    let found = tokio::task::block_in_place(|| dump::hash_of(&indexed, &node))
-                        .map_err(|e| BackupError::Damaged {
-                            snapshot: listed.short_id.clone(),
-                            detail: crate::repository::message(&e),
-                        })?;
-                    if &found != expected {
-                        return Err(BackupError::Mismatch {
-                            snapshot: listed.short_id,
-                            detail: format!(
-                                "the dump read back hashes to {found}, the stored one to {expected}"
-                            ),
-                        });
-                    }
-                    Some(expected.clone())
-                }
-                None => None,
-            };
             let scratch = Scratch {
                 engine,
                 project,
@@ -120,13 +100,25 @@ pub async fn verify(
                 node: &node,
                 listed: &listed,
             };
+            // Every dump: the bytes read back (while loading them, where berth loads them)
+            // are the bytes that were stored.
+            let intact = |read: &str| match &recorded.dump_hash {
+                Some(stored) if stored != read => Err(BackupError::Mismatch {
+                    snapshot: listed.short_id.clone(),
+                    detail: format!(
+                        "the dump read back hashes to {read}, the stored one to {stored}"
+                    ),
+                }),
+                _ => Ok(()),
+            };
             match database::builtin(kind) {
                 Some(dump @ (DumpKind::Postgres | DumpKind::Mysql)) => {
                     let rows = recorded
                         .rows
                         .clone()
                         .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
-                    let found = scratch.rows(&dump).await?;
+                    let (found, read) = scratch.rows(&dump).await?;
+                    intact(&read)?;
                     if found != rows {
                         return Err(BackupError::Mismatch {
                             snapshot: listed.short_id,
@@ -139,7 +131,8 @@ pub async fn verify(
                     let keys = recorded
                         .keys
                         .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
-                    let found = scratch.redis_keys().await?;
+                    let (found, read) = scratch.redis_keys().await?;
+                    intact(&read)?;
                     // A key whose time to live ran out since the backup is dropped on load.
                     let least = keys.keys.saturating_sub(keys.expires);
                     let most = keys.keys.saturating_sub(keys.expired);
@@ -156,10 +149,19 @@ pub async fn verify(
                 }
                 // berth cannot start an engine it does not know: the dump is proven intact,
                 // byte for byte, and that is what is said.
-                _ => match hashed {
-                    Some(h) => format!("dump read back intact (blake3 {})", &h[..16]),
-                    None => return Err(BackupError::NotBerth(listed.short_id)),
-                },
+                _ => {
+                    let stored = recorded
+                        .dump_hash
+                        .clone()
+                        .ok_or_else(|| BackupError::NotBerth(listed.short_id.clone()))?;
+                    let read = tokio::task::block_in_place(|| dump::hash_of(&indexed, &node))
+                        .map_err(|e| BackupError::Damaged {
+                            snapshot: listed.short_id.clone(),
+                            detail: crate::repository::message(&e),
+                        })?;
+                    intact(&read)?;
+                    format!("dump read back intact (blake3 {})", &stored[..16])
+                }
             }
         }
         _ => return Err(BackupError::NotBerth(listed.short_id)),
@@ -257,41 +259,41 @@ struct Scratch<'a, S: IndexedFull> {
 }
 
 impl<S: IndexedFull> Scratch<'_, S> {
-    /// Loads the dump into a throwaway server and counts its rows per table.
-    async fn rows(&self, dump: &DumpKind) -> Result<BTreeMap<String, u64>, BackupError> {
-        let (count, ready) = match dump {
-            DumpKind::Mysql => (mysql::count_rows_script(), mysql::ready_script()),
-            _ => (postgres::count_rows_script(), postgres::ready_script()),
-        };
-        self.with_server(dump, &ready, |id| async move {
-            dump::load(
+    /// Loads the dump into a throwaway server and counts its rows per table; with the hash
+    /// of the dump as it was read back.
+    async fn rows(&self, dump: &DumpKind) -> Result<(BTreeMap<String, u64>, String), BackupError> {
+        let count = dump
+            .count_rows_script()
+            .ok_or_else(|| BackupError::NotBerth(self.listed.short_id.clone()))?;
+        self.with_server(dump, |id| async move {
+            let read = dump::load(
                 self.engine,
                 self.repo,
                 self.config,
+                dump,
                 &dump.load_script(),
-                dump.name(),
                 &id,
                 self.service,
                 self.node,
             )
             .await?;
             let out = dump::output(self.engine, &id, self.service, "counting rows", &count).await?;
-            Ok(database::parse_rows(&out))
+            Ok((database::parse_rows(&out), read))
         })
         .await
     }
 
     /// Loads the RDB file into a second server inside a throwaway container of the service's
-    /// image, and counts its keys once it has loaded.
-    async fn redis_keys(&self) -> Result<u64, BackupError> {
-        let dump = DumpKind::Redis;
-        self.with_server(&dump, &redis::ready_script(), |id| async move {
-            dump::load(
+    /// image, and counts its keys once it has loaded; with the hash of the RDB file as it was
+    /// read back.
+    async fn redis_keys(&self) -> Result<(u64, String), BackupError> {
+        self.with_server(&DumpKind::Redis, |id| async move {
+            let read = dump::load(
                 self.engine,
                 self.repo,
                 self.config,
+                &DumpKind::Redis,
                 &redis::probe_load_script(),
-                "redis",
                 &id,
                 self.service,
                 self.node,
@@ -308,7 +310,7 @@ impl<S: IndexedFull> Scratch<'_, S> {
                 )
                 .await;
                 if let Ok(Ok(n)) = counted.as_deref().map(str::trim).map(str::parse::<u64>) {
-                    return Ok(n);
+                    return Ok((n, read));
                 }
                 if Instant::now() >= until {
                     return Err(BackupError::Mismatch {
@@ -326,13 +328,8 @@ impl<S: IndexedFull> Scratch<'_, S> {
     }
 
     /// Starts a throwaway server from the service's own image (no network, no volume),
-    /// waits until `ready` succeeds in it, runs `work`, and removes it whatever happened.
-    async fn with_server<T, F, Fut>(
-        &self,
-        dump: &DumpKind,
-        ready: &str,
-        work: F,
-    ) -> Result<T, BackupError>
+    /// waits until it serves, runs `work`, and removes it whatever happened.
+    async fn with_server<T, F, Fut>(&self, dump: &DumpKind, work: F) -> Result<T, BackupError>
     where
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, BackupError>>,
@@ -356,11 +353,8 @@ impl<S: IndexedFull> Scratch<'_, S> {
             .iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
             .collect();
-        match dump {
-            DumpKind::Postgres => postgres::scratch_env(&mut env),
-            DumpKind::Mysql => mysql::scratch_env(&mut env),
-            DumpKind::Redis | DumpKind::Custom { .. } => {}
-        }
+        dump.scratch_env(&mut env);
+        let ready = dump.ready_script();
         let spec = ContainerSpec {
             name: format!(
                 "berth-verify-{}-{}",
@@ -379,7 +373,7 @@ impl<S: IndexedFull> Scratch<'_, S> {
         let result = async {
             self.engine.start_container(&id).await?;
             let until = Instant::now() + SERVER_DEADLINE;
-            while !dump::succeeds(self.engine, &id, ready).await {
+            while !dump::succeeds(self.engine, &id, &ready).await {
                 if Instant::now() >= until {
                     return Err(BackupError::Scratch {
                         what: "database server",

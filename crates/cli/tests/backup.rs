@@ -368,6 +368,29 @@ from generate_series(1, 500) as g;
 insert into every_type (txt) values (null), ('');
 "#;
 
+/// Runs `cmd` in the running container of `service` with `input` on its standard input,
+/// and fails the test with its error output unless it succeeds.
+fn exec_with_input(p: &Project, service: &str, cmd: &[&str], input: &str) {
+    let id = &harness::service_ids(&p.name, service, false)[0];
+    let out = Command::new("docker")
+        .args(["exec", "-i", id])
+        .args(cmd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(input.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn psql(p: &Project, sql: &str) -> String {
     let id = &harness::service_ids(&p.name, "db", false)[0];
     docker(&[
@@ -412,12 +435,10 @@ fn a_postgres_database_round_trips_identically() {
         "exec", id, "pgbench", "-i", "-q", "-s", "20", "-U", "postgres", "shop",
     ]);
     let _ = init;
-    let id = harness::service_ids(&p.name, "db", false)[0].clone();
-    let out = Command::new("docker")
-        .args([
-            "exec",
-            "-i",
-            &id,
+    exec_with_input(
+        &p,
+        "db",
+        &[
             "psql",
             "-v",
             "ON_ERROR_STOP=1",
@@ -426,24 +447,8 @@ fn a_postgres_database_round_trips_identically() {
             "postgres",
             "-d",
             "shop",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(EVERY_TYPE.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        EVERY_TYPE,
     );
     assert_eq!(psql(&p, "select count(*) from pgbench_accounts"), "2000000");
     let before = pg_dump(&p);
@@ -970,26 +975,15 @@ fn a_mariadb_database_round_trips_identically() {
     let p = Project::new("berth-bk-my", MARIADB);
     p.run(&["up", "-d", "--wait"]).success();
     let id = harness::service_ids(&p.name, "db", false)[0].clone();
-    let out = Command::new("docker")
-        .args(["exec", "-i", &id, "sh", "-c"])
-        .arg("MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb shop")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(MARIADB_FILL.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    exec_with_input(
+        &p,
+        "db",
+        &[
+            "sh",
+            "-c",
+            "MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" exec mariadb shop",
+        ],
+        MARIADB_FILL,
     );
     let before = mariadb_dump(&p);
 
