@@ -1,6 +1,7 @@
 //! `berth/mariadb:10.11` and `berth/redis:7`: Debian bookworm's MariaDB and Redis for the
-//! end-to-end backup tests, two images `FROM` one base made by one debootstrap run
-//! (`debian_rootfs.rs` builds them).
+//! end-to-end backup tests, and `berth/python:3.11`, Debian's Python, the base of the build
+//! tests' Python-style sample (#17): three images `FROM` one base made by one debootstrap
+//! run (`debian_rootfs.rs` builds them).
 
 use std::fs;
 use std::path::Path;
@@ -12,7 +13,10 @@ use crate::debian_rootfs::{self, Asset, Image, Rootfs};
 pub static ROOTFS: Rootfs = Rootfs {
     cache_name: "dbs-bookworm",
     base_image: "berth/dbs-rootfs:bookworm",
-    debootstrap_args: &["--variant=minbase", "--include=mariadb-server,redis-server"],
+    debootstrap_args: &[
+        "--variant=minbase",
+        "--include=mariadb-server,redis-server,python3",
+    ],
     assets: &[Asset {
         path: "usr/local/bin/berth-mariadb-entrypoint",
         text: include_str!("../assets/berth-mariadb-entrypoint"),
@@ -26,6 +30,10 @@ pub static ROOTFS: Rootfs = Rootfs {
         Image {
             name: "berth/redis:7",
             dockerfile: REDIS_DOCKERFILE,
+        },
+        Image {
+            name: "berth/python:3.11",
+            dockerfile: PYTHON_DOCKERFILE,
         },
     ],
 };
@@ -46,6 +54,13 @@ ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /data
 EXPOSE 6379
 CMD [\"redis-server\", \"--protected-mode\", \"no\", \"--dir\", \"/data\"]
+";
+
+/// Debian's python3 (3.11 in bookworm), unbuffered so that a container's prints reach its
+/// log at once.
+const PYTHON_DOCKERFILE: &str = "FROM berth/dbs-rootfs:bookworm
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1
+CMD [\"python3\"]
 ";
 
 /// Empties the data directory the Debian postinst initialised: a new named volume mounted

@@ -32,8 +32,8 @@ pub const CONTENT_KEY_LABEL: &str = "berth.content-key";
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  test-images [--force]   build berth/testapp:latest, berth/postgres:15, berth/mariadb:10.11
-                          and berth/redis:7 for the Docker tests (skipped when an image with
+  test-images [--force]   build berth/testapp:latest, berth/postgres:15, berth/mariadb:10.11,
+                          berth/redis:7 and berth/python:3.11 for the Docker tests (skipped when an image with
                           the same content key exists), and a static berth binary
                           (target/static) for the proxy boot tests
   demo                    a live demo of berth on the local Docker Engine

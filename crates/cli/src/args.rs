@@ -46,6 +46,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Print berth's version and the Docker Engine's
     Version(VersionArgs),
+    /// Build the services' images with BuildKit, in parallel, and report what each build cost
+    Build(BuildArgs),
     /// Create and start the project's containers, in dependency order
     Up(UpArgs),
     /// Stop and remove the project's containers and networks (and volumes with -v)
@@ -464,6 +466,51 @@ pub struct ProxyMaintenanceArgs {
     /// End maintenance
     #[arg(long, conflicts_with = "message")]
     pub off: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BuildArgs {
+    /// Run every step again instead of answering from the cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull base images: only `never` is possible, since berth never pulls (the default)
+    #[arg(long, value_enum, default_value_t)]
+    pub pull: PullPolicy,
+    /// Builds run at once (default: the number of cores)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+    /// How the build's progress is shown: a live view on a terminal (auto), lines, or JSON
+    /// events, one per line, on standard error
+    #[arg(long, value_enum, default_value_t)]
+    pub progress: ProgressMode,
+    /// Which builder to use, over each service's `x-berth.builder`
+    #[arg(long, value_enum)]
+    pub builder: Option<BuilderArg>,
+    /// The final report: text, or one JSON document on standard output
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TextFormat,
+    /// Services to build (default: every service with `build:`)
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    #[default]
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ProgressMode {
+    #[default]
+    Auto,
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BuilderArg {
+    Buildkit,
+    Classic,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -12,6 +12,7 @@ pub fn error(e: &CliError) {
                 render(p, tty);
             }
         }
+        CliError::Build(berth_deploy::build::BuildError::Dockerfile(p)) => render(p.as_ref(), tty),
         CliError::Execute(berth_deploy::ExecuteError::Service { last_logs, .. }) => {
             eprintln!("error: {e}");
             if !last_logs.is_empty() {

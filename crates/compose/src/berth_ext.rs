@@ -37,6 +37,15 @@ pub struct ServiceBerth {
     pub release_command: Option<String>,
     pub drain_timeout: Option<GoDuration>,
     pub backup: Option<BackupKind>,
+    /// `builder`: which builder builds the service's image; BuildKit when not written.
+    pub builder: Option<BuilderKind>,
+}
+
+/// `x-berth.builder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuilderKind {
+    BuildKit,
+    Classic,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -414,6 +423,7 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
         "release_command",
         "drain_timeout",
         "backup",
+        "builder",
     ];
     for (k, v) in p.map(n, "x-berth", &keys) {
         match k {
@@ -566,6 +576,21 @@ pub fn service(n: &Node, sources: &SourceMap) -> Result<ServiceBerth, Vec<Proble
             "release_command" => out.release_command = p.string(v, "x-berth.release_command"),
             "drain_timeout" => out.drain_timeout = p.duration(v, "x-berth.drain_timeout"),
             "backup" => out.backup = backup_kind(&mut p, v),
+            "builder" => {
+                out.builder = match p.string(v, "x-berth.builder").as_deref() {
+                    Some("buildkit") => Some(BuilderKind::BuildKit),
+                    Some("classic") => Some(BuilderKind::Classic),
+                    Some(other) => {
+                        p.err(
+                            v,
+                            format!("unknown builder `{other}`"),
+                            "use buildkit (the default) or classic",
+                        );
+                        None
+                    }
+                    None => None,
+                }
+            }
             _ => {}
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod berth_ext;
 pub mod discovery;
+pub mod dockerfile;
 pub mod dotenv;
 pub mod duration;
 pub mod error;

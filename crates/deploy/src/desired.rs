@@ -6,12 +6,12 @@ use crate::error::PlanError;
 use crate::hash::config_hash;
 use crate::labels::{self, ProjectLabels, Role};
 use crate::order::DependencyGraph;
-use berth_compose::model::{Build, Resource, Service};
+use berth_compose::model::{Resource, Service};
 use berth_compose::Project;
 use berth_engine::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the caller knows beyond the project itself.
@@ -282,7 +282,8 @@ fn service(
         build: svc
             .build
             .as_ref()
-            .map(|b| build_spec(&project.project_dir, b, &image)),
+            .map(|b| crate::build_spec::build_spec(project, name, svc, b, &image))
+            .transpose()?,
         image,
         replicas,
         image_id: image_id.cloned(),
@@ -320,42 +321,6 @@ fn replicas(name: &str, svc: &Service) -> Result<u64, PlanError> {
             second_value: s.to_string(),
         }),
         (d, s) => Ok(d.or(s).unwrap_or(1)),
-    }
-}
-
-fn build_spec(project_dir: &Path, b: &Build, image: &str) -> BuildSpec {
-    // The loader made local contexts absolute; a remote context (git URL) is kept as written.
-    let ctx = PathBuf::from(&b.context);
-    let context = if ctx.is_absolute() || b.context.contains("://") || b.context.starts_with("git@")
-    {
-        ctx
-    } else {
-        project_dir.join(ctx)
-    };
-    let mut tags = vec![image.to_string()];
-    for t in string_list(b.other.get("tags")) {
-        if !tags.contains(&t) {
-            tags.push(t);
-        }
-    }
-    BuildSpec {
-        context,
-        dockerfile: b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into()),
-        dockerfile_inline: b
-            .other
-            .get("dockerfile_inline")
-            .and_then(Value::as_str)
-            .map(String::from),
-        target: b.target.clone(),
-        args: b
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
-            .collect(),
-        labels: object(b.other.get("labels")),
-        tags,
-        no_cache: b.other.get("no_cache").and_then(Value::as_bool) == Some(true),
-        pull: b.other.get("pull").and_then(Value::as_bool) == Some(true),
     }
 }
 
@@ -421,16 +386,5 @@ fn object(v: Option<&Value>) -> BTreeMap<String, String> {
             })
             .collect(),
         _ => BTreeMap::new(),
-    }
-}
-
-fn string_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(String::from)
-            .collect(),
-        _ => Vec::new(),
     }
 }

@@ -16,6 +16,8 @@
 
 pub mod actual;
 pub mod adopt;
+pub mod build;
+mod build_spec;
 pub mod clock;
 pub mod container;
 pub mod deadline;

@@ -123,6 +123,7 @@ fn every_field_lands_in_the_container_spec() {
             tags: vec!["rich-app".into(), "registry.example/app:1".into()],
             no_cache: false,
             pull: false,
+            ..Default::default()
         })
     );
     assert_eq!(app.replicas, 1);

@@ -1,113 +1,89 @@
-//! Building images with the engine's classic builder.
-//!
-//! BuildKit needs its gRPC session protocol, which bollard only offers with its `buildkit`
-//! feature (tonic and friends) and which this engine (20.10, API 1.41) does not serve
-//! through the plain `/build` endpoint; the classic builder runs the same Dockerfiles,
-//! caches by layer and reports each step, which is what `berth build` shows.
+//! Building images: BuildKit through the engine's session API by default (buildkit/), the
+//! classic builder for engines without it or when asked. Both send the same context
+//! stream (context.rs) and end the same way: every tag applied, the image inspected and
+//! its history read for the report.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::time::Instant;
 
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion, TagImageOptions};
 use futures_util::StreamExt;
 
-use crate::dockerignore::DockerIgnore;
+use crate::context::{self, ContextSummary, INLINE_DOCKERFILE_NAME};
 use crate::labels::hash_map;
-use crate::{BuildEvent, BuildSpec, BuiltImage, Engine, EngineError};
-
-/// The name under which an inline Dockerfile is put into the build context. It is unusual
-/// enough not to clash with a file of the user's.
-pub const INLINE_DOCKERFILE_NAME: &str = ".berth-inline.Dockerfile";
+use crate::{
+    BuildEvent, BuildSpec, Builder, BuiltImage, Engine, EngineError, LayerRecord, StepRecord,
+    StepStatus,
+};
 
 impl Engine {
-    /// Builds `spec` and tags it with all of `spec.tags`, calling `on_event` with each
-    /// line of builder output as it arrives.
+    /// Builds `spec` and tags it with all of `spec.tags`, calling `on_event` as steps start,
+    /// print and finish. With `Builder::BuildKit` an engine without BuildKit builds with the
+    /// classic builder instead, after a `Notice`.
     pub async fn build_image(
         &self,
         spec: &BuildSpec,
-        on_event: impl FnMut(BuildEvent),
+        mut on_event: impl FnMut(BuildEvent),
     ) -> Result<BuiltImage, EngineError> {
-        let image = spec
-            .tags
-            .first()
-            .cloned()
-            .unwrap_or_else(|| spec.context.display().to_string());
-        let dockerfile = match &spec.dockerfile_inline {
-            Some(_) => INLINE_DOCKERFILE_NAME.to_string(),
-            None if spec.dockerfile.is_empty() => "Dockerfile".to_string(),
-            None => spec.dockerfile.clone(),
-        };
-        let context = {
-            let owned = spec.clone();
-            let dockerfile = dockerfile.clone();
-            // Reading the context is blocking file I/O; keep it off the async workers.
-            tokio::task::spawn_blocking(move || context_tar(&owned, &dockerfile))
+        let dockerfile = dockerfile_name(spec);
+        if spec.builder == Builder::BuildKit {
+            match self
+                .buildkit_build(spec, &dockerfile, Vec::new(), &mut on_event)
                 .await
-                .map_err(|err| EngineError::BuildContext {
-                    path: spec.context.display().to_string(),
-                    reason: err.to_string(),
-                })??
-        };
-        self.build_from_tar(spec, image, dockerfile, context, on_event)
+            {
+                Err(EngineError::BuildKitUnavailable { reason, .. }) => {
+                    on_event(BuildEvent::Notice(format!(
+                        "the engine offers no BuildKit ({reason}); building with the classic builder, which has no RUN --mount or build secrets"
+                    )));
+                }
+                other => return other,
+            }
+        }
+        classic_check(spec)?;
+        self.classic_build(spec, dockerfile, Vec::new(), &mut on_event)
             .await
     }
 
     /// Builds an image whose whole context is `files` (path inside the context, contents,
     /// Unix mode), with `spec.dockerfile_inline` as the Dockerfile; `spec.context` is not
     /// read. berth builds its own proxy image this way, from its binary, without writing a
-    /// context directory to disk.
+    /// context directory to disk. It uses the classic builder: one COPY of one file needs
+    /// nothing BuildKit adds, and the proxy must build on every engine.
     pub async fn build_image_from_files(
         &self,
         spec: &BuildSpec,
         files: &[(String, Vec<u8>, u32)],
-        on_event: impl FnMut(BuildEvent),
+        mut on_event: impl FnMut(BuildEvent),
     ) -> Result<BuiltImage, EngineError> {
-        let image = spec.tags.first().cloned().unwrap_or_default();
-        let dockerfile_text = spec.dockerfile_inline.clone().unwrap_or_default();
-        let mut builder = tar::Builder::new(Vec::new());
-        let failed = |err: std::io::Error| EngineError::BuildContext {
-            path: "(in memory)".to_string(),
-            reason: err.to_string(),
-        };
-        let entries = files
-            .iter()
-            .map(|(path, bytes, mode)| (path.as_str(), bytes.as_slice(), *mode))
-            .chain(std::iter::once((
-                INLINE_DOCKERFILE_NAME,
-                dockerfile_text.as_bytes(),
-                0o644,
-            )));
-        for (path, bytes, mode) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(mode);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder
-                .append_data(&mut header, path, bytes)
-                .map_err(failed)?;
-        }
-        let context = builder.into_inner().map_err(failed)?;
-        self.build_from_tar(
-            spec,
-            image,
+        let mut files = files.to_vec();
+        files.push((
             INLINE_DOCKERFILE_NAME.to_string(),
-            context,
-            on_event,
+            spec.dockerfile_inline
+                .clone()
+                .unwrap_or_default()
+                .into_bytes(),
+            0o644,
+        ));
+        self.classic_build(
+            spec,
+            INLINE_DOCKERFILE_NAME.to_string(),
+            files,
+            &mut on_event,
         )
         .await
     }
 
-    /// Sends a ready context archive to the builder and follows its output.
-    async fn build_from_tar(
+    /// Sends the context to the classic builder and follows its output.
+    async fn classic_build(
         &self,
         spec: &BuildSpec,
-        image: String,
         dockerfile: String,
-        context: Vec<u8>,
-        mut on_event: impl FnMut(BuildEvent),
+        files: Vec<(String, Vec<u8>, u32)>,
+        on_event: &mut impl FnMut(BuildEvent),
     ) -> Result<BuiltImage, EngineError> {
+        let image = display_name(spec);
         let options = BuildImageOptions {
-            dockerfile,
+            dockerfile: dockerfile.clone(),
             t: spec.tags.first().cloned(),
             nocache: spec.no_cache,
             pull: spec.pull.then(|| "1".to_string()),
@@ -116,32 +92,37 @@ impl Engine {
             buildargs: Some(hash_map(&spec.args)),
             labels: Some(hash_map(&spec.labels)),
             target: spec.target.clone().unwrap_or_default(),
+            cachefrom: (!spec.cache_from.is_empty()).then(|| spec.cache_from.clone()),
+            networkmode: spec.network.clone(),
+            shmsize: spec.shm_size.map(|s| s as i32),
+            extrahosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.join(",")),
+            platform: spec.platform.clone().unwrap_or_default(),
             version: BuilderVersion::BuilderV1,
             ..Default::default()
         };
+        let (chunks, writer) = context::stream(spec, &dockerfile, files);
+        let body = bollard::body_stream(tokio_stream_of(chunks));
         let mut stream = self.docker.build_image(
             options,
             None::<HashMap<String, bollard::auth::DockerCredentials>>,
-            Some(bollard::body_full(context.into())),
+            Some(body),
         );
-        let mut steps = 0;
-        let mut cached_steps = 0;
-        let mut last_step = String::new();
+        let mut steps: Vec<StepRecord> = Vec::new();
+        let mut started = Instant::now();
         let mut image_id = None;
+        let mut failure = None;
         while let Some(message) = stream.next().await {
-            let message = message.map_err(|err| match err {
-                bollard::errors::Error::DockerStreamError { error } => EngineError::BuildFailed {
-                    image: image.clone(),
-                    message: error.trim().to_string(),
-                },
-                bollard::errors::Error::DockerResponseServerError { message, .. } => {
-                    EngineError::BuildFailed {
-                        image: image.clone(),
-                        message: message.trim().to_string(),
-                    }
+            let message = match message {
+                Ok(message) => message,
+                Err(bollard::errors::Error::DockerStreamError { error })
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    message: error, ..
+                }) => {
+                    failure = Some(error.trim().to_string());
+                    break;
                 }
-                other => self.api_error("build an image", other),
-            })?;
+                Err(other) => return Err(self.api_error("build an image", other)),
+            };
             if let Some(id) = message.aux.and_then(|aux| aux.id) {
                 image_id = Some(id);
             }
@@ -154,51 +135,169 @@ impl Engine {
                 .filter(|l| !l.trim().is_empty())
             {
                 if line.starts_with("Step ") {
-                    steps += 1;
-                    last_step = line.to_string();
-                }
-                if line.trim() == "---> Using cache" {
-                    cached_steps += 1;
-                    on_event(BuildEvent::CacheHit(last_step.clone()));
-                } else {
-                    on_event(BuildEvent::Output(line.to_string()));
-                }
-                if let Some(id) = line.strip_prefix("Successfully built ") {
+                    finish_step(&mut steps, started, on_event);
+                    started = Instant::now();
+                    steps.push(StepRecord {
+                        name: line.to_string(),
+                        cached: false,
+                        elapsed: Default::default(),
+                    });
+                    on_event(BuildEvent::Step {
+                        name: line.to_string(),
+                        status: StepStatus::Running,
+                    });
+                } else if line.trim() == "---> Using cache" {
+                    if let Some(step) = steps.last_mut() {
+                        step.cached = true;
+                    }
+                } else if let Some(id) = line.strip_prefix("Successfully built ") {
                     image_id.get_or_insert_with(|| id.trim().to_string());
+                } else if let Some(step) = steps.last() {
+                    on_event(BuildEvent::Output {
+                        step: step.name.clone(),
+                        line: line.to_string(),
+                    });
                 }
             }
         }
+        drop(stream);
+        let context = writer.await.map_err(|err| EngineError::BuildContext {
+            path: spec.context.display().to_string(),
+            reason: err.to_string(),
+        });
+        if let Some(message) = failure {
+            // A context that could not be read is the cause of whatever the builder said.
+            if let Ok(Err(err @ EngineError::BuildContext { .. })) = context {
+                if !err.to_string().contains("stopped reading") {
+                    return Err(err);
+                }
+            }
+            let step = steps.last().map(|s| s.name.clone());
+            return Err(EngineError::BuildFailed {
+                image,
+                message: match step {
+                    Some(step) => format!("{step}: {message}"),
+                    None => message,
+                },
+            });
+        }
+        finish_step(&mut steps, started, on_event);
+        let context = context??;
         let image_id = image_id.ok_or_else(|| EngineError::BuildFailed {
             image: image.clone(),
             message: "the builder finished without reporting an image".into(),
         })?;
         for tag in spec.tags.iter().skip(1) {
-            let (repo, tag_part) = split_reference(tag);
-            let options = TagImageOptions {
-                repo: Some(repo.to_string()),
-                tag: Some(tag_part.to_string()),
-            };
-            self.docker
-                .tag_image(&image_id, Some(options))
-                .await
-                .map_err(|err| self.api_error("tag an image", err))?;
+            self.tag(&image_id, tag).await?;
         }
+        self.built(image_id, steps, context, Builder::Classic).await
+    }
+
+    /// Tags `image_id` as `reference`.
+    pub(crate) async fn tag(&self, image_id: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag_part) = split_reference(reference);
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag_part.to_string()),
+        };
+        self.docker
+            .tag_image(image_id, Some(options))
+            .await
+            .map_err(|err| self.api_error("tag an image", err))
+    }
+
+    /// The finished image: inspected for its size and id, its history read for the layers.
+    pub(crate) async fn built(
+        &self,
+        image_id: String,
+        steps: Vec<StepRecord>,
+        context: ContextSummary,
+        builder: Builder,
+    ) -> Result<BuiltImage, EngineError> {
         let inspect = self
             .docker
             .inspect_image(&image_id)
             .await
             .map_err(|err| self.api_error("inspect an image", err))?;
+        let history = self
+            .docker
+            .image_history(&image_id)
+            .await
+            .map_err(|err| self.api_error("read an image's history", err))?;
+        // The engine lists history newest first.
+        let layers = history
+            .into_iter()
+            .rev()
+            .map(|item| LayerRecord {
+                created_by: item.created_by,
+                size_bytes: item.size,
+            })
+            .collect();
         Ok(BuiltImage {
             id: inspect.id.unwrap_or(image_id),
             size_bytes: inspect.size.unwrap_or(0),
-            layers: inspect
-                .root_fs
-                .and_then(|root| root.layers)
-                .map_or(0, |layers| layers.len()),
+            layers,
             steps,
-            cached_steps,
+            context,
+            builder,
         })
     }
+}
+
+/// The classic step that just ended: timed, and reported unless it came from the cache.
+fn finish_step(steps: &mut [StepRecord], started: Instant, on_event: &mut impl FnMut(BuildEvent)) {
+    if let Some(step) = steps.last_mut() {
+        let status = if step.cached {
+            StepStatus::Cached
+        } else {
+            step.elapsed = started.elapsed();
+            StepStatus::Done(step.elapsed)
+        };
+        on_event(BuildEvent::Step {
+            name: step.name.clone(),
+            status,
+        });
+    }
+}
+
+/// The classic builder has no session: a build that needs one cannot run on it, and says so
+/// before anything is sent.
+fn classic_check(spec: &BuildSpec) -> Result<(), EngineError> {
+    let needs = [
+        (!spec.secrets.is_empty(), "build secrets"),
+        (!spec.ssh.is_empty(), "ssh forwarding"),
+    ];
+    match needs.iter().find(|(needed, _)| *needed) {
+        Some((_, what)) => Err(EngineError::BuildFailed {
+            image: display_name(spec),
+            message: format!("{what} need BuildKit, and this build uses the classic builder; drop `x-berth.builder: classic` or `--builder classic`"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The Dockerfile's name inside the context.
+pub(crate) fn dockerfile_name(spec: &BuildSpec) -> String {
+    match &spec.dockerfile_inline {
+        Some(_) => INLINE_DOCKERFILE_NAME.to_string(),
+        None if spec.dockerfile.is_empty() => "Dockerfile".to_string(),
+        None => spec.dockerfile.clone(),
+    }
+}
+
+/// How a build is named in messages: its first tag, else its context.
+pub(crate) fn display_name(spec: &BuildSpec) -> String {
+    spec.tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| spec.context.display().to_string())
+}
+
+/// The context's chunks as a stream for a request body.
+pub(crate) fn tokio_stream_of(
+    mut chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+) -> impl futures_util::Stream<Item = bytes::Bytes> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| chunks.poll_recv(cx))
 }
 
 /// `repo[:tag]` → (repo, tag); the colon of a registry port is not a tag separator.
@@ -209,145 +308,9 @@ fn split_reference(reference: &str) -> (&str, &str) {
     }
 }
 
-/// The build context as a tar archive in memory, with `.dockerignore` applied. The
-/// Dockerfile and `.dockerignore` are always sent, as the docker CLI does, because the
-/// builder needs the one and uses the other. Ownership is reset to root, as the docker CLI
-/// does, so that the cache does not depend on who checked the files out.
-fn context_tar(spec: &BuildSpec, dockerfile: &str) -> Result<Vec<u8>, EngineError> {
-    let root = &spec.context;
-    let failed = |path: &Path, err: std::io::Error| EngineError::BuildContext {
-        path: path.display().to_string(),
-        reason: err.to_string(),
-    };
-    let ignore = match std::fs::read_to_string(root.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
-        Err(err) => return Err(failed(&root.join(".dockerignore"), err)),
-    };
-    let always = |relative: &str| relative == dockerfile || relative == ".dockerignore";
-    let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(false);
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|err| failed(&dir, err))?
-            .collect::<Result<_, _>>()
-            .map_err(|err| failed(&dir, err))?;
-        // A stable order makes the archive, and so the build, reproducible.
-        entries.sort_by_key(|entry| entry.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .expect("walked paths are inside the context")
-                .to_string_lossy()
-                .replace('\\', "/");
-            let metadata = std::fs::symlink_metadata(&path).map_err(|err| failed(&path, err))?;
-            let excluded = ignore.is_excluded(&relative) && !always(&relative);
-            if metadata.is_dir() {
-                // An excluded directory is still walked when a `!` pattern might bring
-                // back something inside it.
-                if !excluded || ignore.has_exceptions() {
-                    pending.push(path.clone());
-                }
-                if excluded {
-                    continue;
-                }
-            } else if excluded {
-                continue;
-            }
-            if spec.dockerfile_inline.is_some() && relative == INLINE_DOCKERFILE_NAME {
-                continue;
-            }
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(&metadata, tar::HeaderMode::Complete);
-            header.set_uid(0);
-            header.set_gid(0);
-            let _ = header.set_username("");
-            let _ = header.set_groupname("");
-            if metadata.is_file() {
-                let file = std::fs::File::open(&path).map_err(|err| failed(&path, err))?;
-                builder
-                    .append_data(&mut header, &relative, file)
-                    .map_err(|err| failed(&path, err))?;
-            } else if metadata.file_type().is_symlink() {
-                let target = std::fs::read_link(&path).map_err(|err| failed(&path, err))?;
-                builder
-                    .append_link(&mut header, &relative, &target)
-                    .map_err(|err| failed(&path, err))?;
-            } else if metadata.is_dir() {
-                builder
-                    .append_data(&mut header, format!("{relative}/"), std::io::empty())
-                    .map_err(|err| failed(&path, err))?;
-            }
-            // Sockets, pipes and devices cannot be part of an image build; skip them.
-        }
-    }
-    if let Some(text) = &spec.dockerfile_inline {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, INLINE_DOCKERFILE_NAME, text.as_bytes())
-            .map_err(|err| failed(root, err))?;
-    }
-    builder.into_inner().map_err(|err| failed(root, err))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(archive: &[u8]) -> Vec<String> {
-        let mut names: Vec<String> = tar::Archive::new(archive)
-            .entries()
-            .unwrap()
-            .map(|entry| entry.unwrap().path().unwrap().display().to_string())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn the_context_honours_dockerignore_but_keeps_the_dockerfile() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
-        std::fs::write(
-            root.join(".dockerignore"),
-            "Dockerfile\nsecret.txt\n*.log\n!keep.log\nlogs\n",
-        )
-        .unwrap();
-        for file in ["app.txt", "secret.txt", "debug.log", "keep.log"] {
-            std::fs::write(root.join(file), file).unwrap();
-        }
-        std::fs::create_dir(root.join("logs")).unwrap();
-        std::fs::write(root.join("logs/a.txt"), "a").unwrap();
-        let spec = BuildSpec {
-            context: root.to_path_buf(),
-            dockerfile: "Dockerfile".into(),
-            ..Default::default()
-        };
-        let archive = context_tar(&spec, "Dockerfile").unwrap();
-        assert_eq!(
-            names(&archive),
-            vec![".dockerignore", "Dockerfile", "app.txt", "keep.log"]
-        );
-    }
-
-    #[test]
-    fn an_inline_dockerfile_is_added_under_its_own_name() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a"), "a").unwrap();
-        let spec = BuildSpec {
-            context: dir.path().to_path_buf(),
-            dockerfile_inline: Some("FROM scratch\n".into()),
-            ..Default::default()
-        };
-        let archive = context_tar(&spec, INLINE_DOCKERFILE_NAME).unwrap();
-        assert_eq!(names(&archive), vec![INLINE_DOCKERFILE_NAME, "a"]);
-    }
 
     #[test]
     fn references_split_into_repo_and_tag() {
@@ -357,5 +320,16 @@ mod tests {
             split_reference("localhost:5000/shop-web"),
             ("localhost:5000/shop-web", "latest")
         );
+    }
+
+    #[test]
+    fn the_classic_builder_refuses_what_needs_a_session() {
+        let spec = BuildSpec {
+            tags: vec!["a:1".into()],
+            secrets: [("npm".to_string(), crate::SecretSource::Env("T".into()))].into(),
+            ..Default::default()
+        };
+        let err = classic_check(&spec).unwrap_err().to_string();
+        assert!(err.contains("build secrets need BuildKit"), "{err}");
     }
 }

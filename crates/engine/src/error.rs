@@ -37,6 +37,24 @@ pub enum EngineError {
     #[error("building {image} failed: {message}; fix the Dockerfile or the build context and build again")]
     BuildFailed { image: String, message: String },
 
+    /// The engine cannot run a BuildKit build for berth; the build falls back on the
+    /// classic builder with a notice.
+    #[error("the Docker Engine at {host} has no BuildKit session berth can use: {reason}; build with `--builder classic`")]
+    BuildKitUnavailable { host: String, reason: String },
+
+    /// A BuildKit step failed: the step, BuildKit's error and the last lines it printed.
+    #[error("building {image} failed at {step}: {error}; fix the step and build again{}", output_tail(.output))]
+    StepFailed {
+        image: String,
+        step: String,
+        error: String,
+        output: Vec<String>,
+    },
+
+    /// A build secret could not be read.
+    #[error("build secret {id} cannot be read: {reason}; check the secret's `file` or `environment` in the compose file")]
+    BuildSecret { id: String, reason: String },
+
     /// The build context could not be read from disk.
     #[error("cannot read the build context {path}: {reason}; check that the directory exists and is readable")]
     BuildContext { path: String, reason: String },
@@ -57,6 +75,19 @@ pub enum EngineError {
     /// to it; the copying stopped. Not a failure of the container or the engine.
     #[error("the reader of container {container}'s output went away")]
     OutputClosed { container: String },
+}
+
+/// The last lines a failed step printed, indented under the error.
+fn output_tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n  its last output:");
+    for line in lines {
+        out.push_str("\n    ");
+        out.push_str(line);
+    }
+    out
 }
 
 /// The status code and message of an error the engine answered with, if it answered.

@@ -8,8 +8,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod build;
+mod buildkit;
 mod connect;
 mod container;
+mod context;
 mod copy;
 mod dockerignore;
 mod error;
@@ -24,8 +26,8 @@ mod spec;
 mod version;
 mod volume;
 
-pub use build::INLINE_DOCKERFILE_NAME;
 pub use connect::DEFAULT_HOST;
+pub use context::{ContextSummary, INLINE_DOCKERFILE_NAME};
 pub use dockerignore::DockerIgnore;
 pub use error::EngineError;
 pub use exec::ExecOptions;

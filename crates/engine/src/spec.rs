@@ -154,6 +154,48 @@ pub struct BuildSpec {
     pub tags: Vec<String>,
     pub no_cache: bool,
     pub pull: bool,
+    /// Which builder runs the build.
+    pub builder: Builder,
+    /// Build secrets by id (`RUN --mount=type=secret,id=…`), BuildKit only.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// SSH agent sockets by id (`RUN --mount=type=ssh`), BuildKit only.
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
+    /// Images whose layers may answer steps from the cache (`cache_from`).
+    pub cache_from: Vec<String>,
+    /// The network RUN steps use (`network`), e.g. `host` or `none`.
+    pub network: Option<String>,
+    /// `/dev/shm` size for RUN steps, in bytes.
+    pub shm_size: Option<u64>,
+    /// `host:ip` entries added to RUN steps' /etc/hosts (`extra_hosts`).
+    pub extra_hosts: Vec<String>,
+    /// `os/arch` to build for; only the engine's own platform can be built here.
+    pub platform: Option<String>,
+}
+
+/// The builders berth can use. BuildKit is the default; the classic builder is for engines
+/// without a session endpoint, or when a project asks for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    #[default]
+    BuildKit,
+    Classic,
+}
+
+impl Builder {
+    pub fn name(self) -> &'static str {
+        match self {
+            Builder::BuildKit => "buildkit",
+            Builder::Classic => "classic",
+        }
+    }
+}
+
+/// Where a build secret's value comes from (Compose's top-level `secrets`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum SecretSource {
+    File(std::path::PathBuf),
+    Env(String),
 }
 
 /// A container as the engine reports it, enough to plan against.
@@ -186,10 +228,42 @@ pub struct PublishedPort {
 /// Progress of an image build, for the CLI to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
-    /// A line of builder output.
-    Output(String),
-    /// A step was answered from the cache.
-    CacheHit(String),
+    /// A step started, was answered from the cache, finished or failed. `name` is the
+    /// builder's name for it: `[stage 2/4] RUN pip install …` (BuildKit) or
+    /// `Step 2/4 : RUN pip install …` (classic).
+    Step { name: String, status: StepStatus },
+    /// A line a step printed.
+    Output { step: String, line: String },
+    /// Something the user should know about the build as a whole, such as the classic
+    /// builder being used because the engine has no BuildKit.
+    Notice(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Running,
+    Cached,
+    Done(Duration),
+    Failed(String),
+}
+
+/// One step of a finished build.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub cached: bool,
+    /// How long it ran; zero when it came from the cache.
+    pub elapsed: Duration,
+}
+
+/// One layer of a built image, newest last, as the engine's image history gives it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LayerRecord {
+    /// The instruction that made it.
+    pub created_by: String,
+    /// Bytes it adds to the image.
+    pub size_bytes: i64,
 }
 
 /// The result of a finished build.
@@ -197,9 +271,19 @@ pub enum BuildEvent {
 pub struct BuiltImage {
     pub id: String,
     pub size_bytes: i64,
-    pub layers: usize,
-    pub steps: usize,
-    pub cached_steps: usize,
+    /// The image's history, oldest first (base image layers included).
+    pub layers: Vec<LayerRecord>,
+    pub steps: Vec<StepRecord>,
+    /// What the build context sent.
+    pub context: crate::ContextSummary,
+    /// The builder that ran the build (BuildKit may have fallen back to classic).
+    pub builder: Builder,
+}
+
+impl BuiltImage {
+    pub fn cached_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.cached).count()
+    }
 }
 
 /// One line of container output.

@@ -1,10 +1,11 @@
-//! Image builds with the classic builder, from temporary contexts.
+//! Image builds with BuildKit (through the engine's session API) and with the classic
+//! builder, from temporary contexts.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use berth_engine::{BuildEvent, BuildSpec, EngineError};
+use berth_engine::{BuildEvent, BuildSpec, Builder, EngineError, StepStatus};
 use berth_test_support::{docker, docker_output, unique_name, Container, TESTAPP_IMAGE};
 use common::{engine, Image};
 
@@ -29,7 +30,16 @@ fn files_in(image: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn builds_honour_dockerignore_and_use_the_cache() {
+async fn classic_builds_honour_dockerignore_and_use_the_cache() {
+    builds_honour_dockerignore_and_use_the_cache(Builder::Classic).await;
+}
+
+#[tokio::test]
+async fn buildkit_builds_honour_dockerignore_and_use_the_cache() {
+    builds_honour_dockerignore_and_use_the_cache(Builder::BuildKit).await;
+}
+
+async fn builds_honour_dockerignore_and_use_the_cache(builder: Builder) {
     let engine = engine().await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -55,6 +65,7 @@ async fn builds_honour_dockerignore_and_use_the_cache() {
         args: BTreeMap::from([("GREETING".to_string(), "hello".to_string())]),
         labels: BTreeMap::from([("berth.test".to_string(), "build".to_string())]),
         tags: vec![tag.clone(), second_tag.clone()],
+        builder,
         ..Default::default()
     };
     let mut events = Vec::new();
@@ -63,13 +74,30 @@ async fn builds_honour_dockerignore_and_use_the_cache() {
         .await
         .unwrap();
     assert!(built.id.starts_with("sha256:"), "{built:?}");
-    // The classic builder adds the build labels as a last LABEL step.
-    assert_eq!(built.steps, 5, "{events:?}");
+    assert_eq!(built.builder, builder);
+    let names: Vec<&str> = built.steps.iter().map(|s| s.name.as_str()).collect();
+    match builder {
+        // The classic builder adds the build labels as a last LABEL step.
+        Builder::Classic => assert_eq!(names.len(), 5, "{names:?}"),
+        // BuildKit's steps are the FROM and the COPY; ARG and LABEL are metadata.
+        Builder::BuildKit => assert_eq!(names.len(), 2, "{names:?}"),
+    }
+    assert!(
+        names[names.len().min(2) - 1].contains("COPY") || names.iter().any(|n| n.contains("COPY"))
+    );
     assert!(built.size_bytes > 0);
-    assert!(built.layers >= 2, "{built:?}");
-    assert!(events
-        .iter()
-        .any(|event| matches!(event, BuildEvent::Output(line) if line.starts_with("Step 1/5"))));
+    // The image's layers add up to its size, as the engine reports both.
+    let layer_sum: i64 = built.layers.iter().map(|l| l.size_bytes).sum();
+    assert_eq!(layer_sum, built.size_bytes, "{built:?}");
+    assert!(
+        built.context.bytes > 0 && built.context.entries >= 6,
+        "{built:?}"
+    );
+    assert!(
+        events.iter().any(|event| matches!(event,
+        BuildEvent::Step { name, status: StepStatus::Done(_) } if name.contains("COPY"))),
+        "{events:?}"
+    );
     assert_eq!(engine.image_id(&tag).await.unwrap(), Some(built.id.clone()));
     assert_eq!(
         engine.image_id(&second_tag).await.unwrap(),
@@ -105,10 +133,18 @@ async fn builds_honour_dockerignore_and_use_the_cache() {
         .await
         .unwrap();
     assert_eq!(rebuilt.id, built.id);
-    assert!(rebuilt.cached_steps >= 3, "{rebuilt:?} {events:?}");
-    assert!(events
-        .iter()
-        .any(|event| matches!(event, BuildEvent::CacheHit(step) if step.contains("COPY"))));
+    assert!(
+        rebuilt
+            .steps
+            .iter()
+            .any(|s| s.cached && s.name.contains("COPY")),
+        "{rebuilt:?} {events:?}"
+    );
+    assert!(
+        events.iter().any(|event| matches!(event,
+        BuildEvent::Step { name, status: StepStatus::Cached } if name.contains("COPY"))),
+        "{events:?}"
+    );
 
     // no_cache runs every step again.
     let uncached = engine
@@ -121,7 +157,15 @@ async fn builds_honour_dockerignore_and_use_the_cache() {
         )
         .await
         .unwrap();
-    assert_eq!(uncached.cached_steps, 0);
+    assert_eq!(
+        uncached
+            .steps
+            .iter()
+            .filter(|s| s.cached && !s.name.contains("FROM"))
+            .count(),
+        0,
+        "{uncached:?}"
+    );
 
     engine.remove_image(&second_tag).await.unwrap();
     assert_eq!(engine.image_id(&second_tag).await.unwrap(), None);
@@ -165,14 +209,31 @@ async fn a_failing_step_is_a_build_failure_with_the_message() {
         tags: vec![tag.clone()],
         ..Default::default()
     };
+    // With BuildKit the failure names the step; with the classic builder, the message.
     let err = engine.build_image(&spec, |_| {}).await.unwrap_err();
     match &err {
-        EngineError::BuildFailed { image, message } => {
+        EngineError::StepFailed {
+            image, step, error, ..
+        } => {
             assert_eq!(image, &tag);
+            assert_eq!(step, "[2/2] COPY missing.txt /ctx/");
+            assert!(error.contains("missing.txt"), "{error}");
+        }
+        other => panic!("expected StepFailed, got {other:?}"),
+    }
+    let classic = BuildSpec {
+        builder: Builder::Classic,
+        ..spec.clone()
+    };
+    match engine.build_image(&classic, |_| {}).await.unwrap_err() {
+        EngineError::BuildFailed { image, message } => {
+            assert_eq!(image, tag);
             assert!(message.contains("missing.txt"), "{message}");
         }
         other => panic!("expected BuildFailed, got {other:?}"),
     }
+    // Neither left the tag behind.
+    assert_eq!(engine.image_id(&tag).await.unwrap(), None);
 
     // A Dockerfile the builder cannot parse fails the same way.
     std::fs::write(dir.path().join("Dockerfile"), "NOT-AN-INSTRUCTION x\n").unwrap();

@@ -14,11 +14,16 @@ pub struct HttpResponse {
 /// `GET path` on `addr` with `Connection: close`. Only Content-Length or read-to-close
 /// bodies are understood, which is all testapp sends.
 pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<HttpResponse> {
+    http_get_host(addr, &addr.to_string(), path)
+}
+
+/// `GET path` on `addr` with `host` as the Host header: a request through berth's proxy.
+pub fn http_get_host(addr: SocketAddr, host: &str, path: &str) -> io::Result<HttpResponse> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -13,6 +13,9 @@ pub const POSTGRES_IMAGE: &str = "berth/postgres:15";
 pub const MARIADB_IMAGE: &str = "berth/mariadb:10.11";
 /// The Redis 7 image built by `cargo xtask test-images` (its data directory is /data).
 pub const REDIS_IMAGE: &str = "berth/redis:7";
+/// Debian's Python 3.11, the base of the build tests' sample service (xtask
+/// database_images.rs).
+pub const PYTHON_IMAGE: &str = "berth/python:3.11";
 
 /// The repository root (where the workspace Cargo.toml is).
 pub fn workspace_root() -> PathBuf {

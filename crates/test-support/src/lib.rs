@@ -21,10 +21,10 @@ mod wait;
 pub use docker::{
     docker, docker_output, inspect, published_addr, run_container, unique_name, Container, Volume,
 };
-pub use http::{http_get, HttpResponse};
+pub use http::{http_get, http_get_host, HttpResponse};
 pub use images::{
     ensure_test_images, static_berth_binary, workspace_root, MARIADB_IMAGE, POSTGRES_IMAGE,
-    REDIS_IMAGE, TESTAPP_IMAGE,
+    PYTHON_IMAGE, REDIS_IMAGE, TESTAPP_IMAGE,
 };
 pub use load::{Load, LoadReport, Sample};
 pub use wait::{try_wait_for, wait_for};

@@ -2,6 +2,7 @@
 //! exit code.
 
 mod backup;
+mod build;
 mod config;
 mod control;
 mod deploy;
@@ -49,6 +50,9 @@ pub enum CliError {
     /// A backup or restore failed or was refused.
     #[error(transparent)]
     Backup(#[from] berth_backup::BackupError),
+    /// A build was refused before it started (exit 2) or failed (exit 1).
+    #[error(transparent)]
+    Build(#[from] berth_deploy::build::BuildError),
     /// Ctrl-C: stopped between engine calls; rerunning converges.
     #[error("interrupted; run the command again to converge")]
     Interrupted,
@@ -63,6 +67,11 @@ impl CliError {
             CliError::Load(_) | CliError::Usage(_) | CliError::Plan(_) => exit::USAGE,
             CliError::Backup(e) if backup::is_usage(e) => exit::USAGE,
             CliError::Backup(_) => exit::FAILURE,
+            CliError::Build(
+                berth_deploy::build::BuildError::Dockerfile(_)
+                | berth_deploy::build::BuildError::Invalid(_),
+            ) => exit::USAGE,
+            CliError::Build(_) => exit::FAILURE,
             CliError::Engine(_) | CliError::Io(_) | CliError::Failed(_) | CliError::Execute(_) => {
                 exit::FAILURE
             }
@@ -78,6 +87,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Config(a) => done(config::run(p, &a)),
         Command::Version(a) => done(version::run(&a)),
+        Command::Build(a) => done(build::run(p, &a)),
         Command::Up(a) => done(up::run(p, &a)),
         Command::Down(a) => done(down::run(p, &a)),
         Command::Ps(a) => done(ps::run(p, &a)),

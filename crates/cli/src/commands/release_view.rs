@@ -130,12 +130,14 @@ pub fn image_text(e: &ImageEvent) -> String {
             elapsed.as_secs_f64(),
             *size_bytes as f64 / 1e6
         ),
+        ImageEvent::Notice { service, text } => format!("{service}: {text}"),
     }
 }
 
 pub fn image_error(e: ImageError) -> CliError {
     match e {
         ImageError::Engine(e) => CliError::Engine(e),
+        ImageError::Build(e) => CliError::Build(e),
         e => CliError::Failed(e.to_string()),
     }
 }
