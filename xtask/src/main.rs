@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_backup;
+mod bench_build;
 mod bench_deploy;
 mod bench_proxy;
 mod cmd;
@@ -52,6 +53,9 @@ tasks:
                           up -d recreating the same testapp service, 5 rounds, each under
                           4 clients x 150 req/s: wall time, switch time, failed requests,
                           longest gap between answers, measured in the same run
+  bench build [ROUNDS]    the Python-style build sample: first build, rebuild after a one-line
+                          source change and after a one-line requirements change, berth with
+                          BuildKit vs berth --builder classic vs docker-compose 1.29
   bench backup [MIB]      berth backup create/restore vs tar czf, tar | zstd -T0 and restic
                           on the same MIB of volume data (default 1024) in the same run: first
                           backup, restore into an empty target, size, and the backup after 1%
@@ -80,6 +84,8 @@ fn run() -> Result<()> {
         ["bench", "up"] => bench::up(&workspace_root(), 10, 3),
         ["bench", "up", n] => bench::up(&workspace_root(), n.parse()?, 3),
         ["bench", "deploy"] => bench_deploy::run(&workspace_root()),
+        ["bench", "build"] => bench_build::run(&workspace_root(), 3),
+        ["bench", "build", rounds] => bench_build::run(&workspace_root(), rounds.parse()?),
         ["bench", "backup"] => bench_backup::run(&workspace_root(), 1024),
         ["bench", "backup", mib] => bench_backup::run(&workspace_root(), mib.parse()?),
         ["bench", "proxy", rest @ ..] => {

@@ -10,6 +10,7 @@ use berth_compose::Project;
 use berth_engine::{BuildSpec, Builder, SecretSource};
 use serde_json::Value;
 
+use crate::desired::object;
 use crate::error::PlanError;
 
 pub(crate) fn build_spec(
@@ -286,22 +287,6 @@ fn bytes(v: &Value) -> Option<u64> {
         _ => return None,
     };
     Some((number * scale as f64) as u64)
-}
-
-fn object(v: Option<&Value>) -> BTreeMap<String, String> {
-    match v {
-        Some(Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), s)
-            })
-            .collect(),
-        _ => BTreeMap::new(),
-    }
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {

@@ -373,7 +373,8 @@ fn map_field(r: &Resource, k: &str) -> BTreeMap<String, String> {
     object(r.other.get(k))
 }
 
-fn object(v: Option<&Value>) -> BTreeMap<String, String> {
+/// A string-valued mapping (`labels`, `driver_opts`), other scalars as their JSON text.
+pub(crate) fn object(v: Option<&Value>) -> BTreeMap<String, String> {
     match v {
         Some(Value::Object(m)) => m
             .iter()
