@@ -34,8 +34,11 @@ fn sample_files() -> Vec<(String, String)> {
     out
 }
 
-/// Writes the sample into `berth`'s project directory, with `secret` as the build secret.
-fn write_sample(berth: &Berth, secret: &str) {
+/// Writes the sample into `berth`'s project directory, with `secret` as the build secret,
+/// and returns its SAMPLE_ID. The id (in .env) keeps this copy's build cache and cache-mount
+/// directory apart from every other build of the sample on the engine, so what a test sees
+/// cached is what it built itself.
+fn write_sample(berth: &Berth, secret: &str) -> String {
     for (name, text) in sample_files() {
         berth.write(&name, &text);
     }
@@ -43,6 +46,9 @@ fn write_sample(berth: &Berth, secret: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&pip, std::fs::Permissions::from_mode(0o755)).unwrap();
     berth.write("pip_token.txt", secret);
+    let id = unique_name("sample");
+    berth.write(".env", &format!("SAMPLE_ID={id}\n"));
+    id
 }
 
 /// An image removed when dropped.
@@ -151,7 +157,7 @@ fn the_sample_builds_with_buildkit_rebuilds_from_cache_and_keeps_its_secret_out(
     let _image = Image(format!("{project}-web"));
     let berth = Berth::project(&[]).args(&["-p", &project]);
     let secret = format!("tok-{}", unique_name("secret"));
-    write_sample(&berth, &secret);
+    let id = write_sample(&berth, &secret);
 
     // First build: every step runs, the secret reaches its step, the report matches the
     // engine's own figures.
@@ -212,7 +218,7 @@ fn the_sample_builds_with_buildkit_rebuilds_from_cache_and_keeps_its_secret_out(
     assert_eq!(
         run_in(&image, &["cat", "/install/BUILD-INFO"]),
         format!(
-            "token mounted, {} bytes\nprevious marker: none",
+            "token mounted, {} bytes\nprevious marker: none\ncache: /root/.cache/pip/{id}",
             secret.len()
         )
     );
@@ -277,7 +283,7 @@ fn the_sample_builds_with_buildkit_rebuilds_from_cache_and_keeps_its_secret_out(
     assert_eq!(
         run_in(&image, &["cat", "/install/BUILD-INFO"]),
         format!(
-            "token mounted, {} bytes\nprevious marker: first",
+            "token mounted, {} bytes\nprevious marker: first\ncache: /root/.cache/pip/{id}",
             secret.len()
         )
     );
@@ -359,6 +365,16 @@ fn bad_dockerfiles_and_missing_bases_are_refused_before_anything_is_sent() {
         out.stderr
     );
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
+    // This engine's Dockerfile frontend predates COPY --link: said with the line, exit 2.
+    berth.write(
+        "Dockerfile",
+        "FROM berth/python:3.11\nCOPY --link Dockerfile /\n",
+    );
+    berth
+        .with(&["build"])
+        .code(2)
+        .stderr_has("Dockerfile:2: COPY --link needs the Dockerfile frontend 1.4");
 
     // A failing step: its command and last output lines, exit 1.
     berth.write(
@@ -442,4 +458,56 @@ fn ctrl_c_cancels_the_build_and_tags_nothing() {
         !inspect.status.success(),
         "the interrupted build tagged {image}"
     );
+}
+
+#[test]
+fn advice_names_the_lines_the_seeds_checklist_would() {
+    ensure_test_images();
+    let project = unique_name("berth-badv").to_lowercase();
+    let _guard = ProjectGuard(project.clone());
+    let _image = Image(format!("{project}-web"));
+    let berth = Berth::project(&[]).args(&["-p", &project]);
+    write_sample(&berth, "unused");
+    // The sample written the way the seeds warn against: the whole source copied before the
+    // install, no cache mount, and a context that sends .git.
+    berth.write(
+        "Dockerfile",
+        "FROM berth/python:3.11\nWORKDIR /src\nCOPY . .\nRUN tools/pip install -r requirements.txt --target /install --marker x\nCMD [\"python3\", \"app.py\"]\n",
+    );
+    berth.write(".dockerignore", "pip_token.txt\n");
+    berth.write(".git/HEAD", "ref: refs/heads/main\n");
+    berth.with(&["build", "--format", "json"]).code(0);
+    let app = std::fs::read_to_string(berth.dir().join("app.py")).unwrap();
+    berth.write(
+        "app.py",
+        &app.replace("VERSION = \"v1\"", "VERSION = \"v2\""),
+    );
+    let out = berth.with(&["build", "--format", "json"]);
+    out.code(0);
+    let doc = json(&out);
+    let advice: Vec<(String, u64)> = report(&doc)["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_string(),
+                a["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        advice,
+        vec![
+            ("context-sends".to_string(), 3),
+            ("install-after-source".to_string(), 3),
+            ("install-without-cache".to_string(), 4),
+        ],
+        "{doc}"
+    );
+    // The text report names the file and line.
+    berth
+        .with(&["build"])
+        .code(0)
+        .stdout_has("Dockerfile:4: `pip install` has no cache mount");
 }

@@ -494,3 +494,23 @@ fn update_config_order_and_failure_action_are_typed() {
         "{text}"
     );
 }
+
+#[test]
+fn x_berth_builder_is_buildkit_or_classic() {
+    use berth_compose::berth_ext::BuilderKind;
+    let text = "services:\n  web:\n    build: .\n    x-berth: {builder: classic}\n";
+    let (_t, dir) = project("app", &[("compose.yaml", text)]);
+    let l = load_dir(&dir, &[], |_| {}).unwrap();
+    let b = l.project.services["web"].berth.as_ref().unwrap();
+    assert_eq!(b.builder, Some(BuilderKind::Classic));
+
+    let (_t, dir) = project(
+        "app",
+        &[("compose.yaml", &text.replace("classic", "kaniko"))],
+    );
+    let err = load_dir(&dir, &[], |_| {}).unwrap_err();
+    let p = &err.problems[0];
+    assert_eq!(p.message, "unknown builder `kaniko`");
+    assert_eq!(p.location.as_ref().unwrap().line, 4);
+    assert!(p.help.as_deref().unwrap().contains("buildkit"));
+}

@@ -49,9 +49,12 @@ async fn builds_honour_dockerignore_and_use_the_cache(builder: Builder) {
     )
     .unwrap();
     std::fs::write(root.join(".dockerignore"), "secret.txt\n*.log\n!keep.log\n").unwrap();
-    for file in ["app.txt", "secret.txt", "debug.log", "keep.log"] {
+    for file in ["secret.txt", "debug.log", "keep.log"] {
         std::fs::write(root.join(file), file).unwrap();
     }
+    // Content of this run only, so the first build cannot be answered from an earlier run's
+    // cache (BuildKit's outlives the test).
+    std::fs::write(root.join("app.txt"), unique_name("app")).unwrap();
     std::fs::create_dir(root.join("sub")).unwrap();
     std::fs::write(root.join("sub/nested.log"), "nested").unwrap();
 
@@ -240,4 +243,90 @@ async fn a_failing_step_is_a_build_failure_with_the_message() {
     let err = engine.build_image(&spec, |_| {}).await.unwrap_err();
     assert!(matches!(err, EngineError::BuildFailed { .. }), "{err:?}");
     assert!(err.to_string().contains("unknown instruction"), "{err}");
+}
+
+/// An engine without BuildKit cannot be made on this machine (20.10 always serves
+/// `/session`), so this stands one in: a TCP front for the real engine that forwards every
+/// connection to its socket except the session upgrade, which it answers 404 as an engine
+/// without BuildKit does. Everything else is the real engine.
+async fn engine_without_sessions() -> (berth_engine::Engine, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let front = tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut first = vec![0u8; 64 * 1024];
+                let n = client.read(&mut first).await.unwrap_or(0);
+                let request_line = String::from_utf8_lossy(&first[..n]);
+                if request_line
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .contains("/session")
+                {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 18\r\nConnection: close\r\n\r\npage not found\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut engine) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                else {
+                    return;
+                };
+                if engine.write_all(&first[..n]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
+                }
+            });
+        }
+    });
+    let engine = berth_engine::Engine::connect_to(&format!("tcp://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    (engine, front)
+}
+
+#[tokio::test]
+async fn an_engine_without_buildkit_builds_with_the_classic_builder_after_a_notice() {
+    // Makes sure the test images exist, through the real engine.
+    let _ = engine().await;
+    let (engine, front) = engine_without_sessions().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+    let tag = format!("berth-test/nokit:{}", unique_name("t"));
+    let _image = Image(tag.clone());
+    let spec = BuildSpec {
+        context: dir.path().to_path_buf(),
+        dockerfile_inline: Some(format!("FROM {TESTAPP_IMAGE}\nCOPY a.txt /ctx/\n")),
+        tags: vec![tag.clone()],
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    let built = engine.build_image(&spec, |e| events.push(e)).await.unwrap();
+    assert_eq!(built.builder, Builder::Classic);
+    assert!(
+        events.iter().any(|e| matches!(e, BuildEvent::Notice(text)
+            if text.contains("building with the classic builder") && text.contains("404"))),
+        "{events:?}"
+    );
+    assert_eq!(files_in(&tag), vec!["a.txt"]);
+
+    // A build that needs a session is refused there, with what to do.
+    let needs = BuildSpec {
+        secrets: [(
+            "token".to_string(),
+            berth_engine::SecretSource::Env("PATH".into()),
+        )]
+        .into(),
+        ..spec.clone()
+    };
+    let err = engine.build_image(&needs, |_| {}).await.unwrap_err();
+    assert!(
+        err.to_string().contains("build secrets need BuildKit"),
+        "{err}"
+    );
+    front.abort();
 }

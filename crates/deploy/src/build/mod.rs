@@ -134,6 +134,25 @@ pub async fn build(
                 ));
             }
         }
+        // Docker 23 built in the Dockerfile frontend 1.4 that knows `COPY --link`; older
+        // engines' frontends refuse it, and `# syntax=` would pull a newer one.
+        let major = engine_major(&version.version);
+        if spec.builder == Builder::BuildKit && (1..23).contains(&major) {
+            for ins in dockerfile.instructions.iter().filter(|i| {
+                (i.keyword == "COPY" || i.keyword == "ADD")
+                    && i.flags
+                        .iter()
+                        .any(|f| f == "--link" || f.starts_with("--link="))
+            }) {
+                invalid.push(format!(
+                    "service `{service}`: {}:{}: {} --link needs the Dockerfile frontend 1.4, which Docker Engine {} does not have built in (and `# syntax=` would pull it from a registry); drop --link",
+                    dockerfile.path.display(),
+                    ins.line,
+                    ins.keyword,
+                    version.version
+                ));
+            }
+        }
         if let Some(platform) = &spec.platform {
             if !platform_matches(platform, &engine_platform) {
                 invalid.push(format!(
@@ -240,6 +259,15 @@ fn platform_matches(asked: &str, engine: &str) -> bool {
     norm(asked) == norm(engine) || norm(asked).starts_with(&format!("{}/", norm(engine)))
 }
 
+/// The engine's major version: `20` of `20.10.24+dfsg1`.
+fn engine_major(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|major| major.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Image ids of a report set, for the images resolve step.
 pub fn ids(reports: &[BuildReport]) -> BTreeMap<String, String> {
     reports
@@ -251,6 +279,13 @@ pub fn ids(reports: &[BuildReport]) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_versions_read_their_major() {
+        assert_eq!(engine_major("20.10.24+dfsg1"), 20);
+        assert_eq!(engine_major("28.2.2"), 28);
+        assert_eq!(engine_major("dev"), 0);
+    }
 
     #[test]
     fn platforms_compare_as_the_engine_names_them() {
