@@ -511,3 +511,67 @@ fn advice_names_the_lines_the_seeds_checklist_would() {
         .code(0)
         .stdout_has("Dockerfile:4: `pip install` has no cache mount");
 }
+
+/// An ssh-agent stopped (and reaped) when dropped, a failed assertion included.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real ssh-agent with a key made here; the build's `RUN --mount=type=ssh` step asks the
+/// forwarded agent for its identities over the agent protocol and records how many it has.
+#[test]
+fn an_ssh_mount_reaches_the_users_agent() {
+    ensure_test_images();
+    let project = unique_name("berth-bssh").to_lowercase();
+    let _guard = ProjectGuard(project.clone());
+    let image = format!("{project}-web");
+    let _image = Image(image.clone());
+    let keys = tempfile::tempdir().unwrap();
+    let socket = keys.path().join("agent.sock");
+    let _agent = Agent(
+        std::process::Command::new("ssh-agent")
+            .args(["-D", "-a", socket.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("ssh-agent's socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    let key = keys.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let added = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(added.success());
+    // SSH2_AGENTC_REQUEST_IDENTITIES (11), answered by SSH2_AGENT_IDENTITIES_ANSWER (12)
+    // with the number of keys.
+    let ask = "import os,socket,struct; s=socket.socket(socket.AF_UNIX); s.connect(os.environ['SSH_AUTH_SOCK']); s.sendall(struct.pack('>IB',1,11)); n=struct.unpack('>I',s.recv(4))[0]; r=s.recv(n); assert r[0]==12, r[0]; open('/keys','w').write(str(struct.unpack('>I',r[1:5])[0]))";
+    let berth = Berth::project(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n",
+        ),
+        (
+            "Dockerfile",
+            &format!("FROM berth/python:3.11\nRUN --mount=type=ssh python3 -c \"{ask}\"\n"),
+        ),
+    ])
+    .args(&["-p", &project])
+    .env("SSH_AUTH_SOCK", socket.to_str().unwrap());
+    let out = berth.with(&["build", "--progress", "plain"]);
+    out.code(0);
+    assert_eq!(run_in(&image, &["cat", "/keys"]), "1");
+}

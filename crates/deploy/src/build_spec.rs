@@ -230,6 +230,15 @@ pub(crate) fn build_spec(
             })
         }
     };
+    let mut not_applied = Vec::new();
+    if b.other
+        .get("cache_to")
+        .is_some_and(|v| !v.as_array().is_some_and(|a| a.is_empty()))
+    {
+        not_applied.push(
+            "`build.cache_to` is not applied: the engine's /build API has no cache export; the cache stays in the engine's BuildKit".to_string(),
+        );
+    }
     let builder = match svc.berth.as_ref().and_then(|x| x.builder) {
         Some(BuilderKind::Classic) => Builder::Classic,
         _ => Builder::BuildKit,
@@ -265,6 +274,7 @@ pub(crate) fn build_spec(
         shm_size,
         extra_hosts,
         platform,
+        not_applied,
     })
 }
 

@@ -170,6 +170,9 @@ pub struct BuildSpec {
     pub extra_hosts: Vec<String>,
     /// `os/arch` to build for; only the engine's own platform can be built here.
     pub platform: Option<String>,
+    /// Options of the compose file this engine cannot apply, said to the user as the build
+    /// starts (e.g. `cache_to`, which `/build` has no parameter for).
+    pub not_applied: Vec<String>,
 }
 
 /// The builders berth can use. BuildKit is the default; the classic builder is for engines

@@ -203,6 +203,12 @@ async fn run(
         service: job.service.clone(),
         image: job.image.clone(),
     });
+    for text in &job.spec.not_applied {
+        on(BuildProgress::Notice {
+            service: job.service.clone(),
+            text: text.clone(),
+        });
+    }
     let service = job.service.clone();
     let result = engine
         .build_image(&job.spec, |event| {
