@@ -432,14 +432,11 @@ fn ctrl_c_cancels_the_build_and_tags_nothing() {
         }
     }
     std::thread::sleep(Duration::from_secs(1));
-    let started = std::time::Instant::now();
-    docker_output(&["version"]); // nothing; keeps the clock honest on a slow engine
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen}");
-    assert!(started.elapsed() < Duration::from_secs(60));
     // BuildKit stopped: no build is left running the sleep, and nothing was tagged.
     wait_for(
         "the cancelled build's step to end",

@@ -255,9 +255,7 @@ async fn engine_without_sessions() -> (berth_engine::Engine, tokio::task::JoinHa
     let port = listener.local_addr().unwrap().port();
     let front = tokio::spawn(async move {
         loop {
-            let Ok((mut client, _)) = listener.accept().await else {
-                return;
-            };
+            let (mut client, _) = listener.accept().await.expect("the front accepts");
             tokio::spawn(async move {
                 let mut first = vec![0u8; 64 * 1024];
                 let n = client.read(&mut first).await.unwrap_or(0);
